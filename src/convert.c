@@ -1,0 +1,1 @@
+/* convert.c - placeholder until implemented */

@@ -1,0 +1,2 @@
+# Tests of the lead's core modules (tensor types, thread pool).
+sdc_test(test_threadpool)

@@ -1,0 +1,45 @@
+/* cpu.h - the CPU execution context every CPU kernel takes: thread pool, the instruction
+ * set kernels may use, and per-thread scratch that grows during warm-up and is then reused
+ * (so a sampling step allocates nothing after the first).
+ *
+ * ISA selection is per context, not global: tests build one context capped at
+ * SDC_ISA_SCALAR to run a kernel's scalar twin and compare it with the SIMD path. SIMD code
+ * is compiled with function-level target attributes, so a portable build (SDC_NATIVE=OFF)
+ * still has the AVX2 paths and picks them at run time from CPUID. */
+#ifndef SDC_CPU_H
+#define SDC_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "threadpool.h"
+
+typedef enum sdc_isa {
+    SDC_ISA_SCALAR = 0,  /* portable C */
+    SDC_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C */
+    SDC_ISA_AVX512 = 2,  /* AVX-512 F/BW/VL (+VNNI/BF16 where present) */
+} sdc_isa;
+
+/* Highest ISA this CPU and OS support (CPUID + XGETBV). */
+sdc_isa sdc_cpu_detect_isa(void);
+const char *sdc_isa_name(sdc_isa isa);
+
+#define SDC_CPU_MAX_THREADS 256
+
+typedef struct sdc_cpu {
+    sdc_pool *pool;
+    sdc_isa isa;
+    int n_threads;
+    struct { void *ptr; size_t size; } scratch[SDC_CPU_MAX_THREADS];
+} sdc_cpu;
+
+/* n_threads <= 0: all cores. max_isa caps the detected ISA (pass SDC_ISA_AVX512 for "best").
+ * The environment variable SDC_ISA=scalar|avx2|avx512 lowers it further (debugging). */
+sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa);
+void sdc_cpu_free(sdc_cpu *c);
+
+/* Per-thread scratch of at least `bytes`, 64-byte aligned; contents undefined. Grows (and
+ * keeps) the buffer when too small; NULL on allocation failure. `thread` is the index the
+ * pool passed to the task. */
+void *sdc_cpu_scratch(sdc_cpu *c, int thread, size_t bytes);
+
+#endif

@@ -99,15 +99,23 @@ const char *sdc_component_name(sdc_component c);
 
 /* ------------------------------------------------------------------ conversion */
 
-typedef void (*sdc_progress_fn)(void *user, int done, int total, const char *what);
+/* Called as work advances; return false to cancel (the call then fails with SDC_E_CANCELLED
+ * and leaves no output file). */
+typedef bool (*sdc_progress_fn)(void *user, int done, int total, const char *what);
 
 typedef struct sdc_convert_params {
     const char *type;        /* "f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0" */
     bool quantize_all;       /* also quantize biases, norms, embeddings (the published files' rule) */
     const char *vocab_path;  /* optional CLIP BPE vocabulary to embed (bpe_simple_vocab_16e6.txt.gz) */
-    sdc_progress_fn progress;
+    sdc_progress_fn progress; /* optional */
     void *progress_user;
 } sdc_convert_params;
+
+/* The type convert gives one tensor: the target type when the tensor is quantized, F16 (or
+ * the target float type) otherwise, the source type for integer tensors. Exposed so tools
+ * and tests can show and check the rule. Returns the type name. */
+const char *sdc_convert_tensor_type(const char *name, int ndim, const int64_t *shape, const char *src_type,
+                                    const sdc_convert_params *p);
 
 sdc_convert_params sdc_convert_default_params(void);
 

@@ -32,7 +32,7 @@ grep -q "^check: *ok" "$T/out" && ok || bad "info: check line: $(grep check "$T/
 grep -q "^tensors: *1145 " "$T/out" && ok || bad "info: tensors line: $(grep tensors: "$T/out")"
 "$SDC" info --json "$SDC_TEST_MODEL" > "$T/src.json" && ok || bad "info --json failed"
 [ "$(json_get "$T/src.json" "d['components']['unet']['tensors']")" = 686 ] && ok || bad "unet tensor count: $(json_get "$T/src.json" "d['components']['unet']")"
-[ "$(json_get "$T/src.json" "d['components']['clip']['tensors']")" = 196 ] && ok || bad "clip tensor count"
+[ "$(json_get "$T/src.json" "d['components']['clip']['tensors']")" = 197 ] && ok || bad "clip tensor count (196 + position_ids)"
 [ "$(json_get "$T/src.json" "d['components']['vae']['tensors']")" = 248 ] && ok || bad "vae tensor count"
 [ "$(json_get "$T/src.json" "d['alphas_cumprod_type']")" = f32 ] && ok || bad "alphas_cumprod type"
 

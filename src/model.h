@@ -35,4 +35,25 @@ typedef struct sdc_expected_tensor {
 } sdc_expected_tensor;
 int sdc_sd1_expected_tensors(int in_channels, sdc_expected_tensor *out, int cap);
 
+/* UNet input channels of a detected SD 1.x model (4, or 9 for inpainting); 0 otherwise. */
+int sdc_model_in_channels(const sdc_model *m);
+
+/* The name a tensor has in its file (differs from the canonical name for diffusers files);
+ * NULL when absent. */
+const char *sdc_model_stored_name(const sdc_model *m, const char *name);
+
+/* Builds a model over caller-owned tensor views, with no file behind it: names are
+ * canonicalised as for a single file (LDM names kept; "unet.", "text_encoder.", "vae."
+ * prefixed diffusers names mapped), shapes normalised, the architecture detected, so
+ * sdc_model_check and the lookups work as for a file. Names are copied; data pointers are
+ * borrowed (may be NULL) and must outlive the model. Format "memory". Used by tests. */
+sdc_status sdc_model_open_tensors(const sdc_tensor *tensors, int64_t n, sdc_model **out, char *err, size_t errlen);
+
+/* Maps a diffusers tensor name of network c (relative to its sub-folder's file, e.g.
+ * "down_blocks.0.resnets.0.conv1.weight" for SDC_COMPONENT_UNET, "text_model.*" for
+ * SDC_COMPONENT_CLIP, "decoder.mid_block.attentions.0.to_q.weight" for SDC_COMPONENT_VAE)
+ * to its canonical LDM name. Returns false (out unspecified) when the name is not a known
+ * diffusers name of that network. */
+bool sdc_model_diffusers_name(sdc_component c, const char *name, char *out, size_t outlen);
+
 #endif

@@ -1,0 +1,519 @@
+/* gemm.c - blocked fp32 GEMM with weights dequantized a panel at a time; linear on top.
+ *
+ * Structure (GotoBLAS / BLIS loop nest, our own code):
+ *
+ *   for jc in N by NC                      column panel
+ *     for pc in K by KC                    K block (depends on K and the type only)
+ *       pack B[pc:pc+kc, jc:jc+nc]         once per call, shared, in parallel over 16-wide
+ *                                          slivers: dst[k*16 + j] (weights dequantized here)
+ *       parallel over tasks (row block ic of mc rows) x (chunk of slivers):
+ *         pack A[ic:ic+mc, pc:pc+kc]       per task: dst[k*8 + i] per 6-row sliver
+ *                                          (or read A in place when it is plain f32)
+ *         for each sliver jr, each 6-row sliver ir:  6x16 micro-kernel
+ *
+ * The micro-kernel keeps a 6x16 tile of C in 12 ymm accumulators; per k it loads 16 B
+ * values (2 ymm) and broadcasts 6 A values: 12 FMAs for 8 loads, which fits Zen 3's two
+ * FMA pipes. At pc == 0 the accumulators start at bias (bias_m[i] + bias_n[j], one of
+ * them 0), later K blocks reload C, so each element is one fma chain over k = 0..K-1 in
+ * order: blocking, task split and thread count cannot change a bit, and the scalar twin
+ * (fmaf, same order) gives identical results. Partial tiles run on a 6x16 stack tile.
+ *
+ * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2),
+ * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3). */
+#include "gemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "half.h"
+#include "quant.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define SDC_GEMM_X86 1
+#include <immintrin.h>
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+#endif
+
+enum {
+    MR = SDC_GEMM_MR,
+    NR = SDC_GEMM_NR,
+    AW = 8,         /* floats per k in a packed A sliver (6 rows padded to 8) */
+    MC_MAX = 144,
+    KC_MAX = 256,
+    NC_MAX = 4096,
+};
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t rup(int64_t a, int64_t b) { return cdiv(a, b) * b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ---------------------------------------------------------------- segment dequantizers */
+
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+#ifdef SDC_GEMM_X86
+AVX2_FN static void deq_f16_avx2(const uint8_t *p, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < n; i++) dst[i] = sdc_f16_to_f32(rd16(p + 2 * i));
+}
+
+AVX2_FN static void deq_bf16_avx2(const uint8_t *p, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) dst[i] = sdc_bf16_to_f32(rd16(p + 2 * i));
+}
+
+/* 8 small integers (as int32 lanes) -> float, then *d (+ m when has_m: a separate add, as
+ * the reference's "q*d + m" rounds twice). */
+#define DQ_STORE(dst, qi, vd, vm, has_m)                                   \
+    do {                                                                   \
+        __m256 f_ = _mm256_mul_ps(_mm256_cvtepi32_ps(qi), (vd));           \
+        if (has_m) f_ = _mm256_add_ps(f_, (vm));                           \
+        _mm256_storeu_ps((dst), f_);                                       \
+    } while (0)
+
+AVX2_FN static void deq_q8_0_avx2(const uint8_t *p, int64_t nb, float *dst) {
+    for (int64_t b = 0; b < nb; b++, p += sizeof(sdc_block_q8_0), dst += SDC_QK) {
+        const __m256 vd = _mm256_set1_ps(sdc_f16_to_f32(rd16(p)));
+        for (int g = 0; g < 4; g++) {
+            __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * g)));
+            DQ_STORE(dst + 8 * g, q, vd, vd, 0);
+        }
+    }
+}
+
+/* Q4_0 / Q4_1: qs at p + off; values 0..15 in low nibbles, 16..31 in high nibbles. */
+AVX2_FN static void deq_q4_avx2(const uint8_t *p, int64_t nb, float *dst, int has_m) {
+    const size_t bs = has_m ? sizeof(sdc_block_q4_1) : sizeof(sdc_block_q4_0);
+    const int off = has_m ? 4 : 2;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int64_t b = 0; b < nb; b++, p += bs, dst += SDC_QK) {
+        const __m256 vd = _mm256_set1_ps(sdc_f16_to_f32(rd16(p)));
+        const __m256 vm = _mm256_set1_ps(has_m ? sdc_f16_to_f32(rd16(p + 2)) : 0.0f);
+        const __m128i v = _mm_loadu_si128((const __m128i *)(p + off));
+        const __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+        __m256i q[4] = {_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
+                        _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+        for (int g = 0; g < 4; g++) {
+            if (!has_m) q[g] = _mm256_sub_epi32(q[g], eight);
+            DQ_STORE(dst + 8 * g, q[g], vd, vm, has_m);
+        }
+    }
+}
+
+/* Q5_0 / Q5_1: as Q4 plus bit j of the u32 qh as bit 4 of value j. */
+AVX2_FN static void deq_q5_avx2(const uint8_t *p, int64_t nb, float *dst, int has_m) {
+    const size_t bs = has_m ? sizeof(sdc_block_q5_1) : sizeof(sdc_block_q5_0);
+    const int off = has_m ? 4 : 2;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i sixteen = _mm256_set1_epi32(16), one = _mm256_set1_epi32(1);
+    const __m256i shifts = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t b = 0; b < nb; b++, p += bs, dst += SDC_QK) {
+        const __m256 vd = _mm256_set1_ps(sdc_f16_to_f32(rd16(p)));
+        const __m256 vm = _mm256_set1_ps(has_m ? sdc_f16_to_f32(rd16(p + 2)) : 0.0f);
+        const uint32_t qh = rd32(p + off);
+        const __m128i v = _mm_loadu_si128((const __m128i *)(p + off + 4));
+        const __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+        __m256i q[4] = {_mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
+                        _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+        for (int g = 0; g < 4; g++) {
+            __m256i hb = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)(qh >> (8 * g))), shifts), one);
+            __m256i qq = _mm256_or_si256(q[g], _mm256_slli_epi32(hb, 4));
+            if (!has_m) qq = _mm256_sub_epi32(qq, sixteen);
+            DQ_STORE(dst + 8 * g, qq, vd, vm, has_m);
+        }
+    }
+}
+#endif
+
+bool sdc_gemm_dequant_seg(sdc_type t, const void *row, int64_t k0, int64_t n, float *dst, sdc_isa isa) {
+    const sdc_type_traits *tr = sdc_type_traits_of(t);
+    if (!tr || !tr->is_float || k0 % tr->block || n % tr->block) return false;
+    const uint8_t *p = (const uint8_t *)row + (size_t)(k0 / tr->block) * (size_t)tr->block_bytes;
+#ifdef SDC_GEMM_X86
+    if (isa >= SDC_ISA_AVX2) {
+        switch (t) {
+        case SDC_TYPE_F32: memcpy(dst, p, (size_t)n * sizeof(float)); return true;
+        case SDC_TYPE_F16: deq_f16_avx2(p, n, dst); return true;
+        case SDC_TYPE_BF16: deq_bf16_avx2(p, n, dst); return true;
+        case SDC_TYPE_Q8_0: deq_q8_0_avx2(p, n / SDC_QK, dst); return true;
+        case SDC_TYPE_Q4_0: deq_q4_avx2(p, n / SDC_QK, dst, 0); return true;
+        case SDC_TYPE_Q4_1: deq_q4_avx2(p, n / SDC_QK, dst, 1); return true;
+        case SDC_TYPE_Q5_0: deq_q5_avx2(p, n / SDC_QK, dst, 0); return true;
+        case SDC_TYPE_Q5_1: deq_q5_avx2(p, n / SDC_QK, dst, 1); return true;
+        default: break; /* K-quants, F64: the reference decoder */
+        }
+    }
+#else
+    (void)isa;
+#endif
+    return sdc_dequantize_row(t, p, dst, n);
+}
+
+/* ---------------------------------------------------------------- row packing */
+
+#ifdef SDC_GEMM_X86
+/* 8x8 transpose of rows r[0..7] (8 floats each) into o[t*ld + 0..7]. */
+AVX2_FN static void transpose8_store(const float *const r[8], int64_t off, float *o, int64_t ld) {
+    __m256 a0 = _mm256_loadu_ps(r[0] + off), a1 = _mm256_loadu_ps(r[1] + off);
+    __m256 a2 = _mm256_loadu_ps(r[2] + off), a3 = _mm256_loadu_ps(r[3] + off);
+    __m256 a4 = _mm256_loadu_ps(r[4] + off), a5 = _mm256_loadu_ps(r[5] + off);
+    __m256 a6 = _mm256_loadu_ps(r[6] + off), a7 = _mm256_loadu_ps(r[7] + off);
+    __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+    __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(o + 0 * ld, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(o + 1 * ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(o + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(o + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(o + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(o + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(o + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(o + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+AVX2_FN static void interleave_avx2(const float *tmp, int64_t ldt, int width, int64_t kc, float *dst) {
+    for (int g = 0; g < width; g += 8) {
+        const float *r[8];
+        for (int i = 0; i < 8; i++) r[i] = tmp + (g + i) * ldt;
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) transpose8_store(r, k, dst + k * width + g, width);
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++) dst[k * width + g + i] = r[i][k];
+    }
+}
+#endif
+
+/* Dequantizes rows [r0, r0+nr) of a weight matrix (rows of row_bytes), values [k0, k0+kc),
+ * into dst[k*width + r] (width 8 or 16), lanes nr..width-1 zero. */
+static void pack_weight_rows(sdc_type t, const uint8_t *w, size_t row_bytes, int64_t r0, int nr, int width,
+                             int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+    float tmp[NR * KC_MAX] __attribute__((aligned(64)));
+    const int64_t ldt = KC_MAX;
+    for (int r = 0; r < width; r++) {
+        if (r < nr) sdc_gemm_dequant_seg(t, w + (size_t)(r0 + r) * row_bytes, k0, kc, tmp + r * ldt, isa);
+        else memset(tmp + r * ldt, 0, (size_t)kc * sizeof(float));
+    }
+#ifdef SDC_GEMM_X86
+    if (isa >= SDC_ISA_AVX2) {
+        interleave_avx2(tmp, ldt, width, kc, dst);
+        return;
+    }
+#endif
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = 0; r < width; r++) dst[k * width + r] = tmp[r * ldt + k];
+}
+
+/* ---------------------------------------------------------------- micro-kernels */
+
+/* C[6x16] (ldc) = (load ? C : bm[i] + bn[j]) + sum_k a_i[k] * b[k*16 + j], as fma chains.
+ * Row i of A: packed: ap[k*8 + i]; direct: arow[i][k]. */
+static void ukr_scalar(int64_t kc, const float *ap, const float *const *arow, const float *b, float *c,
+                       int64_t ldc, int load, const float *bm, const float *bn) {
+    float acc[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = load ? c[i * ldc + j] : bm[i] + bn[j];
+    for (int64_t k = 0; k < kc; k++) {
+        for (int i = 0; i < MR; i++) {
+            const float a = ap ? ap[k * AW + i] : arow[i][k];
+            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a, b[k * NR + j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) c[i * ldc + j] = acc[i][j];
+}
+
+#ifdef SDC_GEMM_X86
+#define UKR_INIT()                                                                            \
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;                        \
+    if (load) {                                                                               \
+        c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);           \
+        c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);           \
+        c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);           \
+        c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);           \
+        c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);           \
+        c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);           \
+    } else {                                                                                  \
+        const __m256 n0 = _mm256_loadu_ps(bn), n1 = _mm256_loadu_ps(bn + 8);                  \
+        __m256 m;                                                                             \
+        m = _mm256_set1_ps(bm[0]); c00 = _mm256_add_ps(m, n0); c01 = _mm256_add_ps(m, n1);    \
+        m = _mm256_set1_ps(bm[1]); c10 = _mm256_add_ps(m, n0); c11 = _mm256_add_ps(m, n1);    \
+        m = _mm256_set1_ps(bm[2]); c20 = _mm256_add_ps(m, n0); c21 = _mm256_add_ps(m, n1);    \
+        m = _mm256_set1_ps(bm[3]); c30 = _mm256_add_ps(m, n0); c31 = _mm256_add_ps(m, n1);    \
+        m = _mm256_set1_ps(bm[4]); c40 = _mm256_add_ps(m, n0); c41 = _mm256_add_ps(m, n1);    \
+        m = _mm256_set1_ps(bm[5]); c50 = _mm256_add_ps(m, n0); c51 = _mm256_add_ps(m, n1);    \
+    }
+
+#define UKR_STEP(A0, A1, A2, A3, A4, A5, B)                                                   \
+    do {                                                                                      \
+        const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps((B) + 8);                    \
+        __m256 a;                                                                             \
+        a = _mm256_broadcast_ss(A0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); \
+        a = _mm256_broadcast_ss(A1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); \
+        a = _mm256_broadcast_ss(A2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); \
+        a = _mm256_broadcast_ss(A3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); \
+        a = _mm256_broadcast_ss(A4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41); \
+        a = _mm256_broadcast_ss(A5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); \
+    } while (0)
+
+#define UKR_STORE()                                                                           \
+    _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);               \
+    _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);               \
+    _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);               \
+    _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);               \
+    _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);               \
+    _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+
+AVX2_FN static void ukr_avx2_packed(int64_t kc, const float *ap, const float *b, float *c, int64_t ldc, int load,
+                                    const float *bm, const float *bn) {
+    UKR_INIT();
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+        _mm_prefetch((const char *)(b + 16 * 16), _MM_HINT_T0);
+        UKR_STEP(ap + 0, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, b);
+        UKR_STEP(ap + 8, ap + 9, ap + 10, ap + 11, ap + 12, ap + 13, b + 16);
+        _mm_prefetch((const char *)(b + 16 * 18), _MM_HINT_T0);
+        UKR_STEP(ap + 16, ap + 17, ap + 18, ap + 19, ap + 20, ap + 21, b + 32);
+        UKR_STEP(ap + 24, ap + 25, ap + 26, ap + 27, ap + 28, ap + 29, b + 48);
+        ap += 4 * AW;
+        b += 4 * NR;
+    }
+    for (; k < kc; k++) {
+        UKR_STEP(ap + 0, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, b);
+        ap += AW;
+        b += NR;
+    }
+    UKR_STORE();
+}
+
+AVX2_FN static void ukr_avx2_direct(int64_t kc, const float *const *arow, const float *b, float *c, int64_t ldc,
+                                    int load, const float *bm, const float *bn) {
+    UKR_INIT();
+    const float *a0 = arow[0], *a1 = arow[1], *a2 = arow[2], *a3 = arow[3], *a4 = arow[4], *a5 = arow[5];
+    int64_t k = 0;
+    for (; k + 2 <= kc; k += 2) {
+        _mm_prefetch((const char *)(b + 16 * 16), _MM_HINT_T0);
+        UKR_STEP(a0 + k, a1 + k, a2 + k, a3 + k, a4 + k, a5 + k, b);
+        UKR_STEP(a0 + k + 1, a1 + k + 1, a2 + k + 1, a3 + k + 1, a4 + k + 1, a5 + k + 1, b + 16);
+        b += 2 * NR;
+    }
+    for (; k < kc; k++) {
+        UKR_STEP(a0 + k, a1 + k, a2 + k, a3 + k, a4 + k, a5 + k, b);
+        b += NR;
+    }
+    UKR_STORE();
+}
+#endif
+
+/* ---------------------------------------------------------------- driver */
+
+typedef struct gemm_run {
+    const sdc_gemm_desc *d;
+    sdc_isa isa;
+    int64_t jc, nc, pc, kc;       /* the current (panel, K block) */
+    int64_t mc, n_i, n_j, chunk;  /* task grid: n_i row blocks of mc rows x n_j chunks of `chunk` slivers */
+    float *bpanel;                /* shared: ceil(nc/16) slivers of kc x 16 */
+    float *ablk[SDC_CPU_MAX_THREADS];
+} gemm_run;
+
+static const float zeros16[NR];
+
+static void pack_b_task(void *vr, int64_t s, int thread) {
+    (void)thread;
+    gemm_run *r = vr;
+    const sdc_gemm_desc *d = r->d;
+    const int64_t j0 = r->jc + s * NR;
+    const int nr = (int)min64(NR, r->jc + r->nc - j0);
+    d->pack_b(d->ctx, j0, nr, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
+}
+
+static void run_tile(const gemm_run *r, const float *ap, const float *const *arow, const float *b, int64_t row,
+                     int mr, int64_t col, int nr) {
+    const sdc_gemm_desc *d = r->d;
+    const int load = r->pc > 0;
+    float bmv[MR], bnv[NR];
+    const float *bm = zeros16, *bn = zeros16;
+    if (!load && d->bias_m) {
+        if (mr == MR) bm = d->bias_m + row;
+        else {
+            for (int i = 0; i < MR; i++) bmv[i] = i < mr ? d->bias_m[row + i] : 0.0f;
+            bm = bmv;
+        }
+    }
+    if (!load && d->bias_n) {
+        if (nr == NR) bn = d->bias_n + col;
+        else {
+            for (int j = 0; j < NR; j++) bnv[j] = j < nr ? d->bias_n[col + j] : 0.0f;
+            bn = bnv;
+        }
+    }
+    float *c = d->c + row * d->ldc + col;
+    float tile[MR * NR];
+    float *ct = c;
+    int64_t ldc = d->ldc;
+    const int partial = mr < MR || nr < NR;
+    if (partial) {
+        ct = tile;
+        ldc = NR;
+        memset(tile, 0, sizeof tile);
+        if (load)
+            for (int i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * d->ldc, (size_t)nr * sizeof(float));
+    }
+#ifdef SDC_GEMM_X86
+    if (r->isa >= SDC_ISA_AVX2) {
+        if (ap) ukr_avx2_packed(r->kc, ap, b, ct, ldc, load, bm, bn);
+        else ukr_avx2_direct(r->kc, arow, b, ct, ldc, load, bm, bn);
+    } else
+#endif
+        ukr_scalar(r->kc, ap, arow, b, ct, ldc, load, bm, bn);
+    if (partial)
+        for (int i = 0; i < mr; i++) memcpy(c + i * d->ldc, tile + i * NR, (size_t)nr * sizeof(float));
+}
+
+static void compute_task(void *vr, int64_t t, int thread) {
+    gemm_run *r = vr;
+    const sdc_gemm_desc *d = r->d;
+    const int64_t ii = t / r->n_j, jj = t % r->n_j;
+    const int64_t i0 = ii * r->mc, mcur = min64(r->mc, d->M - i0);
+    const int64_t nsl = cdiv(r->nc, NR);
+    const int64_t s0 = jj * r->chunk, s1 = min64(nsl, s0 + r->chunk);
+    if (mcur <= 0 || s0 >= s1) return;
+    float *ablk = r->ablk[thread];
+    if (d->pack_a)
+        for (int64_t ir = 0; ir < mcur; ir += MR)
+            d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r->pc, r->kc, ablk + (ir / MR) * r->kc * AW, r->isa);
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t col = r->jc + s * NR;
+        const int nr = (int)min64(NR, r->jc + r->nc - col);
+        const float *b = r->bpanel + s * r->kc * NR;
+        for (int64_t ir = 0; ir < mcur; ir += MR) {
+            const int64_t row = i0 + ir;
+            const int mr = (int)min64(MR, mcur - ir);
+            if (d->pack_a) {
+                run_tile(r, ablk + (ir / MR) * r->kc * AW, NULL, b, row, mr, col, nr);
+            } else {
+                const float *arow[MR];
+                for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r->pc;
+                run_tile(r, NULL, arow, b, row, mr, col, nr);
+            }
+        }
+    }
+}
+
+sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
+    if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 || d->ldc < d->N ||
+        d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)))
+        return SDC_E_INVALID;
+    gemm_run *r = calloc(1, sizeof *r);
+    if (!r) return SDC_E_NOMEM;
+    r->d = d;
+    r->isa = cpu->isa;
+    const int T = cpu->n_threads > 0 ? cpu->n_threads : 1;
+
+    /* K blocking: depends on K and the type only. */
+    const int64_t gran = d->kgran % 8 == 0 ? d->kgran : d->kgran * 8;
+    const int64_t kcmax = max64(KC_MAX, gran);
+    const int64_t nkb = cdiv(d->K, kcmax);
+    const int64_t kcb = min64(rup(cdiv(d->K, nkb), gran), d->K);
+    const int64_t ncmax = min64(rup(d->N, NR), NC_MAX);
+    const int64_t nslmax = ncmax / NR;
+
+    /* Task grid: about 4 tasks per thread, the count a multiple of T; splitting rows is
+     * preferred (columns only when there are too few row blocks, since every column chunk
+     * repacks its A block). Never changes results, only speed. */
+    const int64_t target = T > 1 ? 4 * T : 1;
+    int64_t n_i = cdiv(d->M, MC_MAX), n_j = 1;
+    if (n_i < target) n_j = min64(nslmax, cdiv(target, n_i));
+    if (n_i * n_j < target) n_i = min64(cdiv(d->M, MR), cdiv(target, n_j));
+    if (T > 1 && (n_i * n_j) % T) n_i = min64(cdiv(d->M, MR), cdiv(rup(n_i * n_j, T), n_j));
+    r->mc = rup(cdiv(d->M, n_i), MR);
+    r->n_i = cdiv(d->M, r->mc);
+    r->n_j = n_j;
+    r->chunk = cdiv(nslmax, n_j);
+
+    /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel. */
+    const size_t bbytes = (size_t)(kcb * ncmax) * sizeof(float);
+    const size_t abytes = d->pack_a ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
+    sdc_status st = SDC_OK;
+    for (int t = 0; t < T && t < SDC_CPU_MAX_THREADS; t++) {
+        size_t need = abytes + (t == 0 ? bbytes : 0) + 64;
+        uint8_t *p = sdc_cpu_scratch(cpu, t, need);
+        if (!p) { st = SDC_E_NOMEM; break; }
+        if (t == 0) {
+            r->bpanel = (float *)p;
+            r->ablk[0] = (float *)(p + ((bbytes + 63) & ~(size_t)63));
+        } else {
+            r->ablk[t] = (float *)p;
+        }
+    }
+    if (st == SDC_OK) {
+        for (r->jc = 0; r->jc < d->N; r->jc += ncmax) {
+            r->nc = min64(ncmax, d->N - r->jc);
+            for (r->pc = 0; r->pc < d->K; r->pc += kcb) {
+                r->kc = min64(kcb, d->K - r->pc);
+                sdc_pool_for(cpu->pool, cdiv(r->nc, NR), pack_b_task, r);
+                sdc_pool_for(cpu->pool, r->n_i * r->n_j, compute_task, r);
+            }
+        }
+    }
+    free(r);
+    return st;
+}
+
+/* ---------------------------------------------------------------- linear */
+
+typedef struct linear_ctx {
+    sdc_type wt;
+    const uint8_t *w;
+    size_t row_bytes;
+} linear_ctx;
+
+static void linear_pack_b(const void *vc, int64_t j0, int nr, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+    const linear_ctx *lc = vc;
+    pack_weight_rows(lc->wt, lc->w, lc->row_bytes, j0, nr, NR, k0, kc, dst, isa);
+}
+
+void sdc_gemm_pack_weight_a(sdc_type t, const void *w, size_t row_bytes, int64_t r0, int nr, int64_t k0,
+                            int64_t kc, float *dst, sdc_isa isa) {
+    pack_weight_rows(t, w, row_bytes, r0, nr, AW, k0, kc, dst, isa);
+}
+
+sdc_status sdc_gemm_check_weight(sdc_type t, int64_t K, size_t *row_bytes) {
+    const sdc_type_traits *tr = sdc_type_traits_of(t);
+    if (!tr) return SDC_E_INVALID;
+    if (!tr->is_float) return SDC_E_UNSUPPORTED;
+    if (K <= 0 || K % tr->block) return SDC_E_INVALID;
+    uint64_t rb;
+    if (!sdc_type_bytes(t, (uint64_t)K, &rb) || rb > (uint64_t)INT64_MAX / 2) return SDC_E_INVALID;
+    *row_bytes = (size_t)rb;
+    return SDC_OK;
+}
+
+sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                          sdc_type wt, const void *w, const float *bias, float *y, int64_t ldy) {
+    if (!cpu || !x || !w || !y || M <= 0 || N <= 0 || K <= 0 || ldx < K || ldy < N) return SDC_E_INVALID;
+    if (M > INT64_MAX / ldx || M > INT64_MAX / ldy) return SDC_E_INVALID;
+    linear_ctx lc = {wt, w, 0};
+    sdc_status st = sdc_gemm_check_weight(wt, K, &lc.row_bytes);
+    if (st != SDC_OK) return st;
+    const sdc_type_traits *tr = sdc_type_traits_of(wt);
+    sdc_gemm_desc d = {
+        .M = M, .N = N, .K = K, .kgran = tr->block,
+        .a = x, .lda = ldx, .pack_a = NULL, .pack_b = linear_pack_b, .ctx = &lc,
+        .bias_m = NULL, .bias_n = bias, .c = y, .ldc = ldy,
+    };
+    return sdc_cpu_gemm(cpu, &d);
+}

@@ -1,0 +1,103 @@
+/* gemm.h - the CPU backend's two heavy ops, linear and conv2d, on weights in their stored
+ * type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 natively; every other float type,
+ * K-quants and F64 included, through the scalar reference dequantizer).
+ *
+ * Usage:
+ *
+ *     sdc_cpu *cpu = sdc_cpu_new(0, SDC_ISA_AVX512);
+ *     // y[77,320] = x[77,768] . W[320,768]^T + b[320], W stored as Q8_0
+ *     sdc_status s = sdc_cpu_linear(cpu, 77, 320, 768, x, 768, SDC_TYPE_Q8_0, w, b, y, 320);
+ *     // y[2,320,64,64] = conv3x3(x[2,320,64,64], w[320,320,3,3] f16, pad 1)
+ *     s = sdc_cpu_conv2d(cpu, 2, 320, 64, 64, x, 320, 3, 3, 1, 1, SDC_TYPE_F16, w, b, y);
+ *
+ * How (see gemm.c for the details): a blocked GEMM in the GotoBLAS/BLIS style with a 6x16
+ * register tile. For each (column panel, K block) the right-hand panel is packed once per
+ * call into shared scratch (weights dequantized to f32 there, a panel at a time; for conv
+ * it is the im2col panel, built from x on the fly), the left-hand rows are packed per task,
+ * and tasks over (row block, column chunk) run on the pool. Scratch is bounded (a few MiB,
+ * independent of the layer size) and comes from sdc_cpu_scratch.
+ *
+ * Numerics and determinism: all arithmetic is fp32; weights are dequantized exactly as the
+ * scalar reference (sdc_dequantize_row) does. Every output element is the chain
+ *     acc = bias (or 0);  for k = 0..K-1 in order: acc = fma(a[k], b[k], acc)
+ * whatever the blocking, the thread count or the ISA, so results are bit-identical for any
+ * number of threads and between the AVX2 kernels and their scalar twins.
+ *
+ * Errors: SDC_E_INVALID for a NULL pointer, a non-positive size, a leading dimension below
+ * the row length, K (or C*kh*kw) not a multiple of the type's block size, or an output
+ * that would be empty; SDC_E_UNSUPPORTED for a non-float weight type; SDC_E_NOMEM when
+ * scratch cannot be allocated. Nothing is written on error. */
+#ifndef SDC_CPU_GEMM_H
+#define SDC_CPU_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdc.h"
+#include "tensor.h"
+#include "cpu.h"
+
+/* y[M,N] = x[M,K] . W[N,K]^T (+ bias[N]).
+ * x, y: f32 row-major with leading dimensions ldx >= K and ldy >= N (y must not overlap x).
+ * w: N rows of K values of type wt, rows packed back to back (row bytes = K/block *
+ * block_bytes), any alignment. bias: f32 [N] or NULL. */
+sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                          sdc_type wt, const void *w, const float *bias, float *y, int64_t ldy);
+
+/* NCHW convolution (cross-correlation, as PyTorch's Conv2d).
+ * x: f32 [B,C,H,W]; w: [O,C,kh,kw] of type wt (each output channel a row of C*kh*kw values);
+ * bias: f32 [O] or NULL; y: f32 [B,O,Ho,Wo] with Ho = (H + 2*pad - kh)/stride + 1 and
+ * Wo likewise. Any kh, kw >= 1, stride >= 1, pad >= 0 (SD uses 1x1 and 3x3, stride 1 and 2). */
+sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t W, const float *x,
+                          int64_t O, int kh, int kw, int stride, int pad, sdc_type wt, const void *w,
+                          const float *bias, float *y);
+
+/* ---- internal: the generic blocked GEMM both ops are built on ------------------------------
+ * C[M,N] = A[M,K] . B[K,N] + bias, where A and B are never materialised: the caller
+ * supplies packing callbacks.
+ *   pack_a: rows [i0, i0+mr) (1 <= mr <= 6) and k in [k0, k0+kc) into dst[k*8 + i] (the 6
+ *           rows padded to 8 floats per k; lanes mr..7 may hold anything). NULL means A is
+ *           a plain f32 row-major matrix at a (leading dimension lda), read in place.
+ *   pack_b: columns [j0, j0+nr) (1 <= nr <= 16) and k in [k0, k0+kc) into dst[k*16 + j],
+ *           lanes nr..15 zero or anything finite.
+ * k0 and kc are multiples of kgran (k0 + kc may also equal K), so callbacks can decode whole
+ * quantization blocks. bias_m is per row of C, bias_n per column; either may be NULL. */
+#define SDC_GEMM_MR 6
+#define SDC_GEMM_NR 16
+
+typedef void (*sdc_gemm_pack_fn)(const void *ctx, int64_t first, int n, int64_t k0, int64_t kc, float *dst,
+                                 sdc_isa isa);
+
+typedef struct sdc_gemm_desc {
+    int64_t M, N, K;
+    int64_t kgran;            /* K-block granularity (the weight type's block size, >= 1) */
+    const float *a;           /* when pack_a is NULL */
+    int64_t lda;
+    sdc_gemm_pack_fn pack_a;
+    sdc_gemm_pack_fn pack_b;
+    const void *ctx;          /* passed to both callbacks */
+    const float *bias_m, *bias_n;
+    float *c;
+    int64_t ldc;
+} sdc_gemm_desc;
+
+sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d);
+
+/* Dequantizes values [k0, k0+n) of a weight row of type t (row at `row`, k0 a multiple of
+ * the block size, n a multiple of it or reaching the row's end) into dst, with the SIMD
+ * decoders when isa >= AVX2 (bit-identical to sdc_dequantize_row, which the scalar path
+ * calls). Returns false for a type it cannot decode. */
+bool sdc_gemm_dequant_seg(sdc_type t, const void *row, int64_t k0, int64_t n, float *dst, sdc_isa isa);
+
+/* Packs rows [r0, r0+nr) (nr <= 6) of a weight matrix (rows of row_bytes bytes, type t),
+ * values [k0, k0+kc), dequantized, as a packed A sliver: dst[k*8 + i], lanes nr..7 zero.
+ * kc <= 256. For pack_a callbacks whose A is a weight matrix (conv2d). */
+void sdc_gemm_pack_weight_a(sdc_type t, const void *w, size_t row_bytes, int64_t r0, int nr, int64_t k0,
+                            int64_t kc, float *dst, sdc_isa isa);
+
+/* Checks a weight type for rows of K values: SDC_E_UNSUPPORTED for a non-float type,
+ * SDC_E_INVALID for an invalid type or K not a multiple of its block; sets *row_bytes. */
+sdc_status sdc_gemm_check_weight(sdc_type t, int64_t K, size_t *row_bytes);
+
+#endif

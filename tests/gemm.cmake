@@ -1,0 +1,2 @@
+sdc_test(test_gemm)
+sdc_test(test_conv2d)

@@ -1,0 +1,151 @@
+/* test_conv2d.c - sdc_cpu_conv2d against a naive fp64 NCHW loop (weights dequantized by
+ * sdc_dequantize_row): 1x1 and 3x3, stride 1 and 2, padding 0/1, K = 36 (the UNet's first
+ * conv), output rows narrower than the 16-wide tile, several K blocks, batch 2, weight
+ * types F32/F16/BF16 and block types where C*kh*kw allows; the AVX2 path against its
+ * scalar twin and 1 vs 2 vs 3 threads, bit for bit; argument validation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cpu/cpu.h"
+#include "cpu/gemm.h"
+#include "half.h"
+#include "quant.h"
+#include "testutil.h"
+
+/* Each output is one fp32 fma chain over K = C*kh*kw terms (bias first; padded taps add
+ * exact zeros): |err| <= gamma_K * sum|x*w|, gamma_K = K*u/(1-K*u), u = 2^-24. */
+#define CHAIN_BOUND_FACTOR 1.01
+
+static sdc_cpu *cpu1, *cpu2, *cpu3, *cpus;
+
+static void fill_normal(tu_rng *r, float *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) v[i] = (float)tu_rng_normal(r);
+}
+
+typedef struct { int64_t B, C, H, W, O; int k, s, p; } shape;
+
+static void run_case(tu_rng *r, sdc_type t, shape sh, int with_bias) {
+    const int64_t B = sh.B, C = sh.C, H = sh.H, W = sh.W, O = sh.O;
+    const int k = sh.k, s = sh.s, p = sh.p;
+    const int64_t Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, K = C * k * k;
+    char label[160];
+    snprintf(label, sizeof label, "conv %s B%lld C%lld %lldx%lld O%lld k%d s%d p%d%s", sdc_type_name(t), (long long)B,
+             (long long)C, (long long)H, (long long)W, (long long)O, k, s, p, with_bias ? " +b" : "");
+    uint64_t rb;
+    CHECK(sdc_type_bytes(t, (uint64_t)K, &rb));
+    float *x = malloc((size_t)(B * C * H * W) * sizeof(float));
+    float *wsrc = malloc((size_t)(O * K) * sizeof(float)), *wf = malloc((size_t)(O * K) * sizeof(float));
+    uint8_t *w = malloc((size_t)(rb * (uint64_t)O));
+    float *bias = with_bias ? malloc((size_t)O * sizeof(float)) : NULL;
+    const int64_t ny = B * O * Ho * Wo;
+    float *y1 = malloc((size_t)ny * 4), *y2 = malloc((size_t)ny * 4), *y3 = malloc((size_t)ny * 4),
+          *ys = malloc((size_t)ny * 4);
+    fill_normal(r, x, B * C * H * W);
+    fill_normal(r, wsrc, O * K);
+    if (bias) fill_normal(r, bias, O);
+    for (int64_t o = 0; o < O; o++) {
+        CHECK(sdc_quantize_row(t, wsrc + o * K, w + o * rb, K));
+        CHECK(sdc_dequantize_row(t, w + o * rb, wf + o * K, K));
+    }
+    CHECK(sdc_cpu_conv2d(cpu2, B, C, H, W, x, O, k, k, s, p, t, w, bias, y2) == SDC_OK);
+    CHECK(sdc_cpu_conv2d(cpu1, B, C, H, W, x, O, k, k, s, p, t, w, bias, y1) == SDC_OK);
+    CHECK(sdc_cpu_conv2d(cpu3, B, C, H, W, x, O, k, k, s, p, t, w, bias, y3) == SDC_OK);
+    CHECK(sdc_cpu_conv2d(cpus, B, C, H, W, x, O, k, k, s, p, t, w, bias, ys) == SDC_OK);
+    double max_abs = 0, worst = 0;
+    int64_t bad = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oy = 0; oy < Ho; oy++)
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    double acc = bias ? bias[o] : 0.0, mag = bias ? fabs(bias[o]) : 0.0;
+                    for (int64_t c = 0; c < C; c++)
+                        for (int dy = 0; dy < k; dy++)
+                            for (int dx = 0; dx < k; dx++) {
+                                int64_t iy = oy * s - p + dy, ix = ox * s - p + dx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                double v = (double)x[((b * C + c) * H + iy) * W + ix] * wf[(o * C + c) * k * k + dy * k + dx];
+                                acc += v;
+                                mag += fabs(v);
+                            }
+                    const double got = y2[((b * O + o) * Ho + oy) * Wo + ox];
+                    const double e = fabs(got - acc);
+                    const double bound = CHAIN_BOUND_FACTOR * (double)(K + 1) * 0x1p-24 * mag + 1e-30;
+                    if (e > max_abs) max_abs = e;
+                    if (e / bound > worst) worst = e / bound;
+                    if (!(e <= bound)) bad++;
+                }
+    printf("%-50s max_abs=%.3g err/bound=%.3f%s\n", label, max_abs, worst, bad ? " FAIL" : "");
+    CHECK_MSG(bad == 0, "%s: %lld outputs beyond the fp32 chain bound", label, (long long)bad);
+    CHECK_MSG(memcmp(y1, y2, (size_t)ny * 4) == 0, "%s: 1 vs 2 threads differ", label);
+    CHECK_MSG(memcmp(y3, y2, (size_t)ny * 4) == 0, "%s: 3 vs 2 threads differ", label);
+    CHECK_MSG(memcmp(ys, y2, (size_t)ny * 4) == 0, "%s: scalar twin vs %s differ", label, sdc_isa_name(cpu2->isa));
+    free(x); free(wsrc); free(wf); free(w); free(bias); free(y1); free(y2); free(y3); free(ys);
+}
+
+static void test_validation(void) {
+    float x[2 * 4 * 4] = {0}, w[9 * 2 * 2] = {0}, y[64];
+    for (int i = 0; i < 64; i++) y[i] = 7.0f;
+    CHECK(sdc_cpu_conv2d(NULL, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, NULL, 2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_F32, NULL, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, NULL) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 0, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 0, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, -2, 3, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 0, 3, 1, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 0, 1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, -1, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 1, 1, x, 2, 3, 3, 1, 0, SDC_TYPE_F32, w, NULL, y) == SDC_E_INVALID); /* empty out */
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_Q8_0, w, NULL, y) == SDC_E_INVALID); /* 18 % 32 */
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, SDC_TYPE_I16, w, NULL, y) == SDC_E_UNSUPPORTED);
+    CHECK(sdc_cpu_conv2d(cpu2, 1, 2, 4, 4, x, 2, 3, 3, 1, 1, (sdc_type)99, w, NULL, y) == SDC_E_INVALID);
+    int untouched = 1;
+    for (int i = 0; i < 64; i++) untouched &= y[i] == 7.0f;
+    CHECK_MSG(untouched, "an invalid call wrote to y");
+}
+
+int main(void) {
+    cpu1 = sdc_cpu_new(1, SDC_ISA_AVX512);
+    cpu2 = sdc_cpu_new(2, SDC_ISA_AVX512);
+    cpu3 = sdc_cpu_new(3, SDC_ISA_AVX512);
+    cpus = sdc_cpu_new(1, SDC_ISA_SCALAR);
+    CHECK(cpu1 && cpu2 && cpu3 && cpus);
+    if (!(cpu1 && cpu2 && cpu3 && cpus)) return check_done();
+    printf("isa: %s (scalar twin compared bit for bit)\n", sdc_isa_name(cpu2->isa));
+    tu_rng r = {7};
+    test_validation();
+
+    const shape fshapes[] = {
+        {1, 4, 9, 11, 20, 3, 1, 1},   /* UNet conv_in scaled down: C=4, K=36 */
+        {2, 16, 8, 8, 24, 3, 1, 1},   /* batch 2; Wo=8 < 16: a tile spans two output rows */
+        {1, 8, 17, 13, 10, 3, 2, 1},  /* downsample: stride 2, odd sizes */
+        {1, 5, 5, 5, 7, 3, 2, 0},     /* stride 2, no padding */
+        {1, 32, 6, 7, 20, 1, 1, 0},   /* 1x1 (skip connections, VAE attention projections) */
+        {1, 3, 20, 21, 6, 1, 2, 0},   /* 1x1 stride 2 */
+        {1, 40, 16, 18, 50, 3, 1, 1}, /* K = 360: two K blocks; O not a multiple of 6 */
+        {1, 2, 3, 40, 9, 3, 1, 1},    /* wide rows, few channels */
+        {1, 3, 33, 35, 13, 3, 1, 1},  /* several 16-wide column slivers with edge runs */
+    };
+    const sdc_type ftypes[] = {SDC_TYPE_F32, SDC_TYPE_F16, SDC_TYPE_BF16};
+    for (size_t ti = 0; ti < sizeof ftypes / sizeof *ftypes; ti++)
+        for (size_t si = 0; si < sizeof fshapes / sizeof *fshapes; si++)
+            run_case(&r, ftypes[ti], fshapes[si], (int)(si & 1) || si == 0);
+    /* Block types need C*kh*kw % 32 == 0 (never the case in SD files, but supported). */
+    const shape qshapes[] = {
+        {1, 32, 7, 9, 13, 3, 1, 1},   /* K = 288 */
+        {1, 64, 5, 6, 11, 1, 1, 0},   /* K = 64 */
+    };
+    const sdc_type qtypes[] = {SDC_TYPE_Q8_0, SDC_TYPE_Q4_0, SDC_TYPE_Q4_1, SDC_TYPE_Q5_0, SDC_TYPE_Q5_1};
+    for (size_t ti = 0; ti < sizeof qtypes / sizeof *qtypes; ti++)
+        for (size_t si = 0; si < sizeof qshapes / sizeof *qshapes; si++)
+            run_case(&r, qtypes[ti], qshapes[si], (int)(si & 1));
+    /* Larger: many row blocks and column chunks, one F16 UNet-like layer scaled down. */
+    run_case(&r, SDC_TYPE_F16, (shape){2, 64, 20, 20, 96, 3, 1, 1}, 1);
+
+    sdc_cpu_free(cpu1);
+    sdc_cpu_free(cpu2);
+    sdc_cpu_free(cpu3);
+    sdc_cpu_free(cpus);
+    return check_done();
+}

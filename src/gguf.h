@@ -55,7 +55,9 @@ bool sdc_gguf_kv_get_u64(const sdc_gguf *g, int64_t i, uint64_t *v);
 bool sdc_gguf_kv_get_f64(const sdc_gguf *g, int64_t i, double *v);
 /* A string value (not NUL-terminated; len bytes); false when not a string. */
 bool sdc_gguf_kv_get_str(const sdc_gguf *g, int64_t i, const char **s, uint64_t *len);
-/* Arrays: element type, length, raw little-endian data of numeric arrays, string elements. */
+/* Arrays: element type, length, raw little-endian data of numeric arrays, string elements.
+ * For a non-array value array_type gives the value's own type and array_len 0; an index out of
+ * range gives type (sdc_gguf_kv_type)-1. Numeric array data may be unaligned (use memcpy). */
 sdc_gguf_kv_type sdc_gguf_kv_array_type(const sdc_gguf *g, int64_t i);
 uint64_t sdc_gguf_kv_array_len(const sdc_gguf *g, int64_t i);
 const void *sdc_gguf_kv_array_data(const sdc_gguf *g, int64_t i);            /* NULL for string arrays */
@@ -66,7 +68,13 @@ void sdc_gguf_kv_format(const sdc_gguf *g, int64_t i, char *buf, size_t len);
 /* ---- writer: declare metadata and tensor infos, then stream the tensor data in order. */
 typedef struct sdc_gguf_writer sdc_gguf_writer;
 
-sdc_gguf_writer *sdc_gguf_writer_new(uint32_t alignment);  /* alignment 0 = 32 */
+/* Setters replace an existing key's value. An alignment other than 32 is recorded as the u32
+ * key general.alignment (first in the file); setting that key with set_u32 changes it (any
+ * other type is SDC_E_INVALID). Tensor names are limited to 127 bytes, the longest that
+ * stable-diffusion.cpp's ggml (GGML_MAX_NAME 128) loads. Setters and add_tensor return
+ * SDC_E_INVALID after begin. The output is GGUF v3 with each tensor's data zero-padded to the
+ * alignment, so offsets are contiguous as ggml's reader requires. */
+sdc_gguf_writer *sdc_gguf_writer_new(uint32_t alignment);  /* alignment 0 = 32; NULL if not a power of two */
 void sdc_gguf_writer_free(sdc_gguf_writer *w);
 sdc_status sdc_gguf_writer_set_str(sdc_gguf_writer *w, const char *key, const char *value);
 sdc_status sdc_gguf_writer_set_u32(sdc_gguf_writer *w, const char *key, uint32_t value);

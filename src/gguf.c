@@ -517,6 +517,7 @@ sdc_status sdc_gguf_open(const char *path, sdc_gguf **out, char *err, size_t err
 
 sdc_status sdc_gguf_open_memory(const void *data, size_t size, sdc_gguf **out, char *err, size_t errlen) {
     *out = NULL;
+    if (!data && size) return sdc_fail(err, errlen, SDC_E_INVALID, "<memory>: NULL buffer of %zu bytes", size);
     sdc_gguf *g = calloc(1, sizeof *g);
     if (!g) return sdc_fail(err, errlen, SDC_E_NOMEM, "<memory>: out of memory");
     sdc_status st = open_common("<memory>", data, size, g, err, errlen);

@@ -1,0 +1,5 @@
+# Sampling math: noise generators, sigma schedules, samplers (no networks needed).
+# The library target is defined before tests/, so the sources are added to it from here.
+target_sources(sdc PRIVATE
+  ${CMAKE_SOURCE_DIR}/src/rng.c)
+sdc_test(test_rng TIMEOUT 60)

@@ -1,0 +1,2 @@
+# Block-quantization formats (src/quant.c).
+sdc_test(test_quant TIMEOUT 60)

@@ -26,8 +26,9 @@
 #endif
 
 /* Bound on |dequant(quant(x)) - x| for one block of source values: half a step of the
- * block's scale d, plus the error of storing d (and the min m) as f16 (rel 2^-11) times the
- * largest quantized magnitude, plus a float32 rounding slack. */
+ * block's scale d (a whole step for Q4_0/Q5_0, whose code for the value opposite the
+ * block's extreme would be 16/32 and is clamped to 15/31), plus the error of storing d (and
+ * the min m) as f16 (rel 2^-11) times the largest quantized magnitude, plus float32 slack. */
 static double block_bound(sdc_type t, const float *x, int n) {
     double amax = 0, mx = -INFINITY, mn = INFINITY;
     for (int i = 0; i < n; i++) {
@@ -39,8 +40,8 @@ static double block_bound(sdc_type t, const float *x, int n) {
     double d;
     switch (t) {
     case SDC_TYPE_Q8_0: d = amax / 127; return d / 2 + 128 * d * h + 1e-6 * amax;
-    case SDC_TYPE_Q4_0: d = amax / 8; return d / 2 + 8 * d * h + 1e-6 * amax;
-    case SDC_TYPE_Q5_0: d = amax / 16; return d / 2 + 16 * d * h + 1e-6 * amax;
+    case SDC_TYPE_Q4_0: d = amax / 8; return d + 8 * d * h + 1e-6 * amax;
+    case SDC_TYPE_Q5_0: d = amax / 16; return d + 16 * d * h + 1e-6 * amax;
     case SDC_TYPE_Q4_1: d = (mx - mn) / 15; return d / 2 + (15 * d + fabs(mn)) * h + 1e-6 * amax;
     case SDC_TYPE_Q5_1: d = (mx - mn) / 31; return d / 2 + (31 * d + fabs(mn)) * h + 1e-6 * amax;
     default: return 0;

@@ -57,8 +57,14 @@ const char *tu_require_model(void) {
 
 const char *tu_tmpdir(const char *test_name) {
     static char buf[4096];
-    snprintf(buf, sizeof buf, "%s/%s", SDC_TEST_TMP, test_name);
-    mkdir(SDC_TEST_TMP, 0755);
+    const char *base = getenv("SDC_TEST_TMP");
+    snprintf(buf, sizeof buf, "%s/%s", base && *base ? base : SDC_TEST_TMP, test_name);
+    for (char *p = buf + 1; *p; p++) { /* mkdir -p */
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
     mkdir(buf, 0755);
     return buf;
 }

@@ -1,0 +1,393 @@
+/* ops.c - checked entry points: validate once, allocate the output, dispatch to the backend.
+ * See ops.h for the sticky-error convention. */
+#include "ops.h"
+
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sdc_act NONE = {0};
+
+void sdc_ctx_init(sdc_ctx *c, sdc_backend *be) {
+    memset(c, 0, sizeof *c);
+    c->be = be;
+    const char *d = getenv("SDC_DUMP");
+    if (d && *d) snprintf(c->dump_dir, sizeof c->dump_dir, "%s", d);
+    const char *f = getenv("SDC_DUMP_FILTER");
+    if (f && *f) snprintf(c->dump_filter, sizeof c->dump_filter, "%s", f);
+}
+
+sdc_status sdc_ctx_fail(sdc_ctx *c, sdc_status s, const char *fmt, ...) {
+    if (c->status != SDC_OK) return c->status;
+    c->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static const char *shp(const sdc_act *x, char *buf, size_t n) { return sdc_shape_str(x->shape, x->ndim, buf, n); }
+
+int64_t sdc_act_nelem(const sdc_act *x) {
+    int64_t n = 1;
+    for (int i = 0; i < x->ndim; i++) n *= x->shape[i];
+    return x->ndim ? n : 0;
+}
+
+/* true when the context is healthy and every input is present */
+static bool ok_in(sdc_ctx *c, const char *op, int n, const sdc_act *xs) {
+    if (c->status != SDC_OK) return false;
+    for (int i = 0; i < n; i++)
+        if (!xs[i].data || xs[i].ndim < 1) {
+            sdc_ctx_fail(c, SDC_E_INVALID, "%s: input %d is empty", op, i);
+            return false;
+        }
+    return true;
+}
+
+sdc_act sdc_new(sdc_ctx *c, int ndim, const int64_t *shape) {
+    if (c->status != SDC_OK) return NONE;
+    if (ndim < 1 || ndim > SDC_ACT_MAX_DIMS) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "new: %d dimensions (1..%d)", ndim, SDC_ACT_MAX_DIMS);
+        return NONE;
+    }
+    sdc_act x = {0};
+    x.ndim = ndim;
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0 || !sdc_mul_u64(n, (uint64_t)shape[i], &n) || n > (1ull << 40)) {
+            sdc_ctx_fail(c, SDC_E_INVALID, "new: bad shape");
+            return NONE;
+        }
+        x.shape[i] = shape[i];
+    }
+    x.data = c->be->ops->alloc(c->be, (size_t)n * sizeof(float));
+    if (!x.data) {
+        char b[96];
+        sdc_ctx_fail(c, SDC_E_NOMEM, "activation arena exhausted allocating %s floats", shp(&x, b, sizeof b));
+        return NONE;
+    }
+    return x;
+}
+sdc_act sdc_new4(sdc_ctx *c, int64_t a, int64_t b, int64_t cc, int64_t d) {
+    int64_t s[4] = {a, b, cc, d};
+    return sdc_new(c, 4, s);
+}
+sdc_act sdc_new3(sdc_ctx *c, int64_t a, int64_t b, int64_t cc) {
+    int64_t s[3] = {a, b, cc};
+    return sdc_new(c, 3, s);
+}
+sdc_act sdc_new2(sdc_ctx *c, int64_t a, int64_t b) {
+    int64_t s[2] = {a, b};
+    return sdc_new(c, 2, s);
+}
+
+sdc_act sdc_reshape(sdc_ctx *c, sdc_act x, int ndim, const int64_t *shape) {
+    if (!ok_in(c, "reshape", 1, &x)) return NONE;
+    sdc_act y = x;
+    int64_t n = 1;
+    if (ndim < 1 || ndim > SDC_ACT_MAX_DIMS) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "reshape: %d dimensions", ndim);
+        return NONE;
+    }
+    y.ndim = ndim;
+    for (int i = 0; i < ndim; i++) n *= (y.shape[i] = shape[i]);
+    if (n != sdc_act_nelem(&x)) {
+        char a[96], b[96];
+        sdc_ctx_fail(c, SDC_E_INVALID, "reshape: %s to %s changes the element count", shp(&x, a, sizeof a),
+                     shp(&y, b, sizeof b));
+        return NONE;
+    }
+    return y;
+}
+
+sdc_act sdc_from_host(sdc_ctx *c, const float *src, int ndim, const int64_t *shape) {
+    sdc_act x = sdc_new(c, ndim, shape);
+    if (!x.data) return NONE;
+    sdc_status s = c->be->ops->upload(c->be, x.data, src, (size_t)sdc_act_nelem(&x));
+    if (s != SDC_OK) {
+        sdc_ctx_fail(c, s, "upload failed");
+        return NONE;
+    }
+    return x;
+}
+
+sdc_status sdc_to_host(sdc_ctx *c, sdc_act x, float *dst) {
+    if (!ok_in(c, "to_host", 1, &x)) return c->status ? c->status : SDC_E_INVALID;
+    sdc_status s = c->be->ops->download(c->be, dst, x.data, (size_t)sdc_act_nelem(&x));
+    if (s != SDC_OK) sdc_ctx_fail(c, s, "download failed");
+    return s;
+}
+
+/* a weight/parameter tensor must exist, be a float type and have the given element count
+ * (or be a [n] vector for 1-D params) */
+static bool check_param(sdc_ctx *c, const char *op, const sdc_tensor *t, int64_t n, const char *what) {
+    if (!t) return true;
+    const sdc_type_traits *tr = sdc_type_traits_of(t->type);
+    if (!tr || !tr->is_float) {
+        sdc_ctx_fail(c, SDC_E_UNSUPPORTED, "%s: %s %s has non-float type %s", op, what, t->name ? t->name : "",
+                     sdc_type_name(t->type));
+        return false;
+    }
+    if (sdc_tensor_nelem(t) != n) {
+        char b[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: %s %s has shape %s, expected %lld values", op, what, t->name ? t->name : "",
+                     sdc_shape_str(t->shape, t->ndim, b, sizeof b), (long long)n);
+        return false;
+    }
+    return true;
+}
+
+static sdc_act run(sdc_ctx *c, const char *op, sdc_status s, sdc_act y) {
+    if (s != SDC_OK) {
+        sdc_ctx_fail(c, s, "%s: backend %s failed (%s)", op, c->be->ops->name, sdc_status_name(s));
+        return NONE;
+    }
+    return y;
+}
+
+sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b) {
+    if (!ok_in(c, "linear", 1, &x)) return NONE;
+    char xs[96], ws[96];
+    if (!w || w->ndim < 2) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "linear: weight %s is not a matrix", w && w->name ? w->name : "(null)");
+        return NONE;
+    }
+    /* [N, K] or [N, K, 1, 1] (a 1x1 conv kernel used as a matrix) */
+    int64_t N = w->shape[0], K = w->shape[1];
+    for (int i = 2; i < w->ndim; i++)
+        if (w->shape[i] != 1) K = -1;
+    if (K != x.shape[x.ndim - 1]) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "linear: input %s does not match weight %s %s", shp(&x, xs, sizeof xs),
+                     w->name ? w->name : "", sdc_shape_str(w->shape, w->ndim, ws, sizeof ws));
+        return NONE;
+    }
+    if (!check_param(c, "linear", w, N * K, "weight") || !check_param(c, "linear", b, N, "bias")) return NONE;
+    int64_t shape[SDC_ACT_MAX_DIMS];
+    memcpy(shape, x.shape, sizeof shape);
+    shape[x.ndim - 1] = N;
+    sdc_act y = sdc_new(c, x.ndim, shape);
+    if (!y.data) return NONE;
+    return run(c, "linear", c->be->ops->linear(c->be, &x, w, b, &y), y);
+}
+
+sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad) {
+    if (!ok_in(c, "conv2d", 1, &x)) return NONE;
+    char xs[96], ws[96];
+    if (x.ndim != 4 || !w || w->ndim != 4 || w->shape[1] != x.shape[1] || w->shape[2] != w->shape[3] ||
+        (w->shape[2] != 1 && w->shape[2] != 3) || (stride != 1 && stride != 2) || pad < 0 || pad > 1) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s, weight %s %s, stride %d, pad %d not supported",
+                     shp(&x, xs, sizeof xs), w && w->name ? w->name : "",
+                     w ? sdc_shape_str(w->shape, w->ndim, ws, sizeof ws) : "(null)", stride, pad);
+        return NONE;
+    }
+    int64_t O = w->shape[0], k = w->shape[2];
+    if (!check_param(c, "conv2d", w, sdc_tensor_nelem(w), "weight") || !check_param(c, "conv2d", b, O, "bias"))
+        return NONE;
+    int64_t Ho = (x.shape[2] + 2 * pad - k) / stride + 1, Wo = (x.shape[3] + 2 * pad - k) / stride + 1;
+    if (Ho < 1 || Wo < 1) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s too small", shp(&x, xs, sizeof xs));
+        return NONE;
+    }
+    sdc_act y = sdc_new4(c, x.shape[0], O, Ho, Wo);
+    if (!y.data) return NONE;
+    return run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
+}
+
+sdc_act sdc_group_norm(sdc_ctx *c, sdc_act x, int groups, float eps, const sdc_tensor *gamma,
+                       const sdc_tensor *beta, bool silu) {
+    if (!ok_in(c, "group_norm", 1, &x)) return NONE;
+    char xs[96];
+    if (x.ndim < 2 || groups < 1 || x.shape[1] % groups) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "group_norm: %s channels not divisible into %d groups", shp(&x, xs, sizeof xs),
+                     groups);
+        return NONE;
+    }
+    if (!check_param(c, "group_norm", gamma, x.shape[1], "weight") ||
+        !check_param(c, "group_norm", beta, x.shape[1], "bias"))
+        return NONE;
+    sdc_act y = sdc_new(c, x.ndim, x.shape);
+    if (!y.data) return NONE;
+    return run(c, "group_norm", c->be->ops->group_norm(c->be, &x, groups, eps, gamma, beta, silu, &y), y);
+}
+
+sdc_act sdc_layer_norm(sdc_ctx *c, sdc_act x, float eps, const sdc_tensor *gamma, const sdc_tensor *beta) {
+    if (!ok_in(c, "layer_norm", 1, &x)) return NONE;
+    int64_t C = x.shape[x.ndim - 1];
+    if (!check_param(c, "layer_norm", gamma, C, "weight") || !check_param(c, "layer_norm", beta, C, "bias"))
+        return NONE;
+    sdc_act y = sdc_new(c, x.ndim, x.shape);
+    if (!y.data) return NONE;
+    return run(c, "layer_norm", c->be->ops->layer_norm(c->be, &x, eps, gamma, beta, &y), y);
+}
+
+sdc_act sdc_attention(sdc_ctx *c, sdc_act q, int64_t q_col, sdc_act k, int64_t k_col, sdc_act v, int64_t v_col,
+                      int64_t width, int64_t heads, bool causal) {
+    sdc_act in[3] = {q, k, v};
+    if (!ok_in(c, "attention", 3, in)) return NONE;
+    char qs[96], ks[96];
+    bool ok = q.ndim == 3 && k.ndim == 3 && v.ndim == 3 && q.shape[0] == k.shape[0] && k.shape[0] == v.shape[0] &&
+              k.shape[1] == v.shape[1] && heads >= 1 && width % heads == 0 && q_col >= 0 && k_col >= 0 &&
+              v_col >= 0 && q_col + width <= q.shape[2] && k_col + width <= k.shape[2] &&
+              v_col + width <= v.shape[2] && (!causal || q.shape[1] == k.shape[1]);
+    if (!ok) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "attention: q %s, k %s, width %lld, %lld heads do not fit",
+                     shp(&q, qs, sizeof qs), shp(&k, ks, sizeof ks), (long long)width, (long long)heads);
+        return NONE;
+    }
+    sdc_act y = sdc_new3(c, q.shape[0], q.shape[1], width);
+    if (!y.data) return NONE;
+    return run(c, "attention",
+               c->be->ops->attention(c->be, q.data + q_col, q.shape[2], k.data + k_col, k.shape[2], v.data + v_col,
+                                     v.shape[2], q.shape[0], q.shape[1], k.shape[1], heads, width / heads, causal,
+                                     y.data),
+               y);
+}
+
+static sdc_act unary(sdc_ctx *c, sdc_act x, sdc_unary_op op, const char *name) {
+    if (!ok_in(c, name, 1, &x)) return NONE;
+    sdc_act y = sdc_new(c, x.ndim, x.shape);
+    if (!y.data) return NONE;
+    return run(c, name, c->be->ops->unary(c->be, op, &x, &y), y);
+}
+sdc_act sdc_silu(sdc_ctx *c, sdc_act x) { return unary(c, x, SDC_UNARY_SILU, "silu"); }
+sdc_act sdc_gelu(sdc_ctx *c, sdc_act x) { return unary(c, x, SDC_UNARY_GELU, "gelu"); }
+sdc_act sdc_quick_gelu(sdc_ctx *c, sdc_act x) { return unary(c, x, SDC_UNARY_QUICK_GELU, "quick_gelu"); }
+
+sdc_act sdc_geglu(sdc_ctx *c, sdc_act x) {
+    if (!ok_in(c, "geglu", 1, &x)) return NONE;
+    if (x.shape[x.ndim - 1] % 2) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "geglu: last dimension %lld is odd", (long long)x.shape[x.ndim - 1]);
+        return NONE;
+    }
+    int64_t shape[SDC_ACT_MAX_DIMS];
+    memcpy(shape, x.shape, sizeof shape);
+    shape[x.ndim - 1] /= 2;
+    sdc_act y = sdc_new(c, x.ndim, shape);
+    if (!y.data) return NONE;
+    return run(c, "geglu", c->be->ops->geglu(c->be, &x, &y), y);
+}
+
+static bool same_shape(const sdc_act *a, const sdc_act *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+static sdc_act binary(sdc_ctx *c, sdc_act a, sdc_act b, sdc_binary_op op, const char *name) {
+    sdc_act in[2] = {a, b};
+    if (!ok_in(c, name, 2, in)) return NONE;
+    bool chan = b.ndim == 2 && a.ndim >= 2 && b.shape[0] == a.shape[0] && b.shape[1] == a.shape[1];
+    if (!same_shape(&a, &b) && !chan) {
+        char as[96], bs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: shapes %s and %s do not match", name, shp(&a, as, sizeof as),
+                     shp(&b, bs, sizeof bs));
+        return NONE;
+    }
+    sdc_act y = sdc_new(c, a.ndim, a.shape);
+    if (!y.data) return NONE;
+    return run(c, name, c->be->ops->binary(c->be, op, &a, &b, &y), y);
+}
+sdc_act sdc_add(sdc_ctx *c, sdc_act a, sdc_act b) { return binary(c, a, b, SDC_BINARY_ADD, "add"); }
+sdc_act sdc_mul(sdc_ctx *c, sdc_act a, sdc_act b) { return binary(c, a, b, SDC_BINARY_MUL, "mul"); }
+
+sdc_act sdc_scale(sdc_ctx *c, sdc_act x, float s) {
+    if (!ok_in(c, "scale", 1, &x)) return NONE;
+    sdc_act y = sdc_new(c, x.ndim, x.shape);
+    if (!y.data) return NONE;
+    return run(c, "scale", c->be->ops->scale(c->be, &x, s, &y), y);
+}
+
+sdc_act sdc_upsample2x(sdc_ctx *c, sdc_act x) {
+    if (!ok_in(c, "upsample2x", 1, &x)) return NONE;
+    if (x.ndim != 4) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "upsample2x: input must be NCHW");
+        return NONE;
+    }
+    sdc_act y = sdc_new4(c, x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]);
+    if (!y.data) return NONE;
+    return run(c, "upsample2x", c->be->ops->upsample2x(c->be, &x, &y), y);
+}
+
+sdc_act sdc_concat(sdc_ctx *c, sdc_act a, sdc_act b) {
+    sdc_act in[2] = {a, b};
+    if (!ok_in(c, "concat", 2, in)) return NONE;
+    bool ok = a.ndim == b.ndim && a.ndim >= 2 && a.shape[0] == b.shape[0];
+    for (int i = 2; ok && i < a.ndim; i++) ok = a.shape[i] == b.shape[i];
+    if (!ok) {
+        char as[96], bs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "concat: %s and %s differ outside dimension 1", shp(&a, as, sizeof as),
+                     shp(&b, bs, sizeof bs));
+        return NONE;
+    }
+    int64_t shape[SDC_ACT_MAX_DIMS];
+    memcpy(shape, a.shape, sizeof shape);
+    shape[1] += b.shape[1];
+    sdc_act y = sdc_new(c, a.ndim, shape);
+    if (!y.data) return NONE;
+    return run(c, "concat", c->be->ops->concat(c->be, &a, &b, &y), y);
+}
+
+sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim) {
+    if (c->status != SDC_OK) return NONE;
+    if (!t || n < 1 || dim < 2 || dim % 2) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "timestep_embedding: n %lld, dim %lld", (long long)n, (long long)dim);
+        return NONE;
+    }
+    sdc_act y = sdc_new2(c, n, dim);
+    if (!y.data) return NONE;
+    return run(c, "timestep_embedding", c->be->ops->timestep_embedding(c->be, t, n, dim, &y), y);
+}
+
+sdc_act sdc_embed(sdc_ctx *c, const sdc_tensor *table, const int32_t *ids, int64_t n) {
+    if (c->status != SDC_OK) return NONE;
+    if (!table || table->ndim != 2 || !ids || n < 1) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "embed: bad table or ids");
+        return NONE;
+    }
+    if (!check_param(c, "embed", table, sdc_tensor_nelem(table), "table")) return NONE;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= table->shape[0]) {
+            sdc_ctx_fail(c, SDC_E_INVALID, "embed: id %d out of range [0, %lld)", (int)ids[i],
+                         (long long)table->shape[0]);
+            return NONE;
+        }
+    sdc_act y = sdc_new2(c, n, table->shape[1]);
+    if (!y.data) return NONE;
+    return run(c, "embed", c->be->ops->embed(c->be, table, ids, n, &y), y);
+}
+
+void sdc_dump(sdc_ctx *c, const char *name, sdc_act x) {
+    if (!c->dump_dir[0] || c->status != SDC_OK || !x.data) return;
+    if (c->dump_filter[0] && !strstr(name, c->dump_filter)) return;
+    int64_t n = sdc_act_nelem(&x);
+    float *h = malloc((size_t)n * sizeof *h + 1);
+    if (!h) return;
+    if (c->be->ops->download(c->be, h, x.data, (size_t)n) == SDC_OK) {
+        char path[1400], shape[160] = "";
+        size_t o = 0;
+        for (int i = 0; i < x.ndim; i++) o += (size_t)snprintf(shape + o, sizeof shape - o, "%lld,", (long long)x.shape[i]);
+        snprintf(path, sizeof path, "%s/%s.npy", c->dump_dir, name);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            char hdr[256];
+            int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape);
+            int pad = (64 - (10 + hl + 1) % 64) % 64;
+            unsigned len = (unsigned)(hl + pad + 1);
+            fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+            fputc((int)(len & 0xff), f);
+            fputc((int)(len >> 8), f);
+            fwrite(hdr, 1, (size_t)hl, f);
+            for (int i = 0; i < pad; i++) fputc(' ', f);
+            fputc('\n', f);
+            fwrite(h, sizeof *h, (size_t)n, f);
+            fclose(f);
+        }
+    }
+    free(h);
+}

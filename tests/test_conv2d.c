@@ -125,7 +125,8 @@ int main(void) {
         {1, 3, 20, 21, 6, 1, 2, 0},   /* 1x1 stride 2 */
         {1, 40, 16, 18, 50, 3, 1, 1}, /* K = 360: two K blocks; O not a multiple of 6 */
         {1, 2, 3, 40, 9, 3, 1, 1},    /* wide rows, few channels */
-        {1, 3, 33, 35, 13, 3, 1, 1},  /* several 16-wide column slivers with edge runs */
+        {1, 3, 33, 35, 13, 3, 1, 1},  /* Ho*Wo > 1024: per-task B packing, edge runs */
+        {1, 32, 36, 37, 20, 3, 1, 1}, /* per-task B packing over two K blocks */
     };
     const sdc_type ftypes[] = {SDC_TYPE_F32, SDC_TYPE_F16, SDC_TYPE_BF16};
     for (size_t ti = 0; ti < sizeof ftypes / sizeof *ftypes; ti++)

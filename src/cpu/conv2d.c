@@ -3,14 +3,25 @@
  * Per image: Y[O, Ho*Wo] = Wm[O, C*kh*kw] . col[C*kh*kw, Ho*Wo] + bias[O], with
  *   A = the weights (each output channel a row of C*kh*kw values in the stored type),
  *       dequantized a 6-row sliver and K block at a time by the per-task A packer;
- *   B = im2col(x), never materialised: the B packer builds one kc x 16 sliver of the
+ *   B = im2col(x), never materialised: the B packer builds kc x 16 slivers of the
  *       column matrix straight from x (shifted row copies with zero padding at the
- *       borders), once per call, into the shared B panel.
+ *       borders, 4 slivers per call so input rows are read contiguously). For small
+ *       images (Ho*Wo <= 1024, the UNet's 32x32 and below) B is packed once per call
+ *       into the GEMM's shared panel (a kc x N panel is <= 1 MiB); for larger ones each
+ *       task packs the slivers it uses right before use (b_per_task), which keeps them
+ *       in L1/L2 instead of a multi-MiB panel round trip through L3. Measured with
+ *       bench_ops (see BENCHMARKS.md).
  * So the scratch is the GEMM's (bounded, a few MiB), whatever the layer size, and the
  * output is written in NCHW directly (the 16-wide vector dimension is the spatial one). */
 #include <string.h>
 
 #include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define SDC_CONV_X86 1
+#include <immintrin.h>
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+#endif
 
 typedef struct conv_ctx {
     const float *x;  /* this image: [C, H, W] */
@@ -26,10 +37,74 @@ static void conv_pack_a(const void *vc, int64_t i0, int mr, int64_t k0, int64_t 
     sdc_gemm_pack_weight_a(cc->wt, cc->w, cc->row_bytes, i0, mr, k0, kc, dst, isa);
 }
 
-/* dst[k*16 + j] = col[k0 + k][j0 + j] for j < nr, 0 beyond. */
-static void conv_pack_b(const void *vc, int64_t j0, int nr, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
-    (void)isa;
-    const conv_ctx *cc = vc;
+#ifdef SDC_CONV_X86
+/* AVX2 im2col sliver for stride 1: each run of output positions within one output row is
+ * a shifted slice of an input row; lanes outside the input (padding) or outside the run
+ * are masked off (masked-off lanes of vmaskmovps neither read memory nor fault). */
+AVX2_FN static void conv_pack_b_s1_avx2(const conv_ctx *cc, int64_t j0, int n, int64_t k0, int64_t kc, float *dst) {
+    const int64_t H = cc->H, W = cc->W, HW = H * W;
+    const int pad = cc->pad, kw = cc->kw, khw = cc->kh * kw;
+    const __m256i iota0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), iota1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+    /* runs of output positions within one output row, per 16-wide sliver of the strip */
+    enum { MAXS = SDC_GEMM_STRIP };
+    int nrun[MAXS], rj[MAXS][16], rlen[MAXS][16];
+    int64_t roy[MAXS][16], rox[MAXS][16];
+    const int nsl = (n + 15) / 16;
+    for (int sl = 0; sl < nsl; sl++) {
+        const int nr = n - 16 * sl < 16 ? n - 16 * sl : 16;
+        nrun[sl] = 0;
+        for (int j = 0; j < nr;) {
+            const int64_t p = j0 + 16 * sl + j, oy = p / cc->Wo, ox = p % cc->Wo;
+            const int len = (int)(cc->Wo - ox < nr - j ? cc->Wo - ox : nr - j);
+            const int u = nrun[sl]++;
+            rj[sl][u] = j; rlen[sl][u] = len; roy[sl][u] = oy; rox[sl][u] = ox;
+            j += len;
+        }
+    }
+    int64_t c = k0 / khw;
+    int r = (int)(k0 % khw), dy = r / kw, dx = r % kw;
+    for (int64_t k = 0; k < kc; k++) {
+      const float *xc = cc->x + c * HW;
+      for (int sl = 0; sl < nsl; sl++) {
+        const int *rj_ = rj[sl], *rlen_ = rlen[sl];
+        const int64_t *roy_ = roy[sl], *rox_ = rox[sl];
+        __m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
+        for (int u = 0; u < nrun[sl]; u++) {
+            const int64_t iy = roy_[u] - pad + dy;
+            if (iy < 0 || iy >= H) continue;
+            const int64_t ix0 = rox_[u] - pad + dx; /* input column of lane rj[u] */
+            /* valid lanes: rj <= lane < rj + len and 0 <= ix0 + lane - rj < W */
+            int64_t lo = rj_[u] + (ix0 < 0 ? -ix0 : 0), hi = rj_[u] + rlen_[u];
+            if (rj_[u] + (W - ix0) < hi) hi = rj_[u] + (W - ix0);
+            if (hi <= lo) continue;
+            /* lane l reads base[l]; base may point before the row: only valid lanes are read,
+               so it is formed as an integer */
+            const uintptr_t bp = (uintptr_t)(xc + iy * W) + (uintptr_t)((ix0 - rj_[u]) * (int64_t)sizeof(float));
+            const __m256i vlo = _mm256_set1_epi32((int)lo - 1), vhi = _mm256_set1_epi32((int)hi);
+            const __m256i m0 = _mm256_and_si256(_mm256_cmpgt_epi32(iota0, vlo), _mm256_cmpgt_epi32(vhi, iota0));
+            const __m256i m1 = _mm256_and_si256(_mm256_cmpgt_epi32(iota1, vlo), _mm256_cmpgt_epi32(vhi, iota1));
+            if (lo == 0 && hi == 16) {
+                o0 = _mm256_loadu_ps((const float *)bp);
+                o1 = _mm256_loadu_ps((const float *)(bp + 32));
+            } else {
+                o0 = _mm256_or_ps(o0, _mm256_maskload_ps((const float *)bp, m0));
+                o1 = _mm256_or_ps(o1, _mm256_maskload_ps((const float *)(bp + 32), m1));
+            }
+        }
+        float *o = dst + sl * kc * 16 + k * 16;
+        _mm256_store_ps(o, o0);
+        _mm256_store_ps(o + 8, o1);
+      }
+        if (++dx == kw) {
+            dx = 0;
+            if (++dy == cc->kh) { dy = 0; c++; }
+        }
+    }
+}
+#endif
+
+/* One sliver: dst[k*16 + j] = col[k0 + k][j0 + j] for j < nr, 0 beyond. */
+static void conv_pack_sliver(const conv_ctx *cc, int64_t j0, int nr, int64_t k0, int64_t kc, float *dst) {
     const int64_t H = cc->H, W = cc->W, HW = H * W;
     const int s = cc->stride, pad = cc->pad, kw = cc->kw;
     if (cc->kh == 1 && kw == 1 && s == 1 && pad == 0) { /* col == x viewed as [C, H*W] */
@@ -90,6 +165,21 @@ static void conv_pack_b(const void *vc, int64_t j0, int nr, int64_t k0, int64_t 
     }
 }
 
+/* The GEMM's pack_b: n columns from j0 as ceil(n/16) slivers of kc x 16. */
+static void conv_pack_b(const void *vc, int64_t j0, int n, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+    const conv_ctx *cc = vc;
+#ifdef SDC_CONV_X86
+    if (isa >= SDC_ISA_AVX2 && cc->stride == 1) {
+        conv_pack_b_s1_avx2(cc, j0, n, k0, kc, dst);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    for (int s = 0; s * 16 < n; s++)
+        conv_pack_sliver(cc, j0 + 16 * s, n - 16 * s < 16 ? n - 16 * s : 16, k0, kc, dst + s * kc * 16);
+}
+
 sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t W, const float *x,
                           int64_t O, int kh, int kw, int stride, int pad, sdc_type wt, const void *w,
                           const float *bias, float *y) {
@@ -111,7 +201,7 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
     sdc_gemm_desc d = {
         .M = O, .N = Ho * Wo, .K = K, .kgran = sdc_type_traits_of(wt)->block,
         .pack_a = conv_pack_a, .pack_b = conv_pack_b, .ctx = &cc,
-        .bias_m = bias, .bias_n = NULL, .ldc = Ho * Wo,
+        .bias_m = bias, .bias_n = NULL, .b_per_task = Ho * Wo > 1024, .ldc = Ho * Wo,
     };
     for (int64_t b = 0; b < B && st == SDC_OK; b++) {
         cc.x = x + b * C * H * W;

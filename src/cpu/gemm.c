@@ -280,18 +280,10 @@ static void ukr_scalar(int64_t kc, const float *ap, const float *const *arow, co
 AVX2_FN static void ukr_avx2_packed(int64_t kc, const float *ap, const float *b, float *c, int64_t ldc, int load,
                                     const float *bm, const float *bn) {
     UKR_INIT();
-    int64_t k = 0;
-    for (; k + 4 <= kc; k += 4) {
-        _mm_prefetch((const char *)(b + 16 * 16), _MM_HINT_T0);
-        UKR_STEP(ap + 0, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, b);
-        UKR_STEP(ap + 8, ap + 9, ap + 10, ap + 11, ap + 12, ap + 13, b + 16);
-        _mm_prefetch((const char *)(b + 16 * 18), _MM_HINT_T0);
-        UKR_STEP(ap + 16, ap + 17, ap + 18, ap + 19, ap + 20, ap + 21, b + 32);
-        UKR_STEP(ap + 24, ap + 25, ap + 26, ap + 27, ap + 28, ap + 29, b + 48);
-        ap += 4 * AW;
-        b += 4 * NR;
-    }
-    for (; k < kc; k++) {
+    /* One k per iteration: unrolling lets gcc hoist B loads and run out of the 16 ymm
+     * registers (it then reloads B from memory for every FMA). */
+#pragma GCC unroll 1
+    for (int64_t k = 0; k < kc; k++) {
         UKR_STEP(ap + 0, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, b);
         ap += AW;
         b += NR;
@@ -331,13 +323,13 @@ typedef struct gemm_run {
 
 static const float zeros16[NR];
 
-static void pack_b_task(void *vr, int64_t s, int thread) {
+static void pack_b_task(void *vr, int64_t t, int thread) {
     (void)thread;
     gemm_run *r = vr;
     const sdc_gemm_desc *d = r->d;
-    const int64_t j0 = r->jc + s * NR;
-    const int nr = (int)min64(NR, r->jc + r->nc - j0);
-    d->pack_b(d->ctx, j0, nr, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
+    const int64_t s = t * SDC_GEMM_STRIP, j0 = r->jc + s * NR; /* a strip of slivers per task */
+    const int n = (int)min64((int64_t)NR * SDC_GEMM_STRIP, r->jc + r->nc - j0);
+    d->pack_b(d->ctx, j0, n, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
 }
 
 static void run_tile(const gemm_run *r, const float *ap, const float *const *arow, const float *b, int64_t row,
@@ -413,9 +405,43 @@ static void compute_task(void *vr, int64_t t, int thread) {
     }
 }
 
+/* b_per_task mode: a task owns rows [i0, i0+mc) x slivers [s0, s1) of the whole C and runs
+ * the K loop itself, packing each B sliver into its private buffer just before use. */
+static void fused_task(void *vr, int64_t t, int thread) {
+    const gemm_run *r0 = vr;
+    const sdc_gemm_desc *d = r0->d;
+    gemm_run r = *r0; /* private copy: pc/kc vary per task */
+    const int64_t ii = t / r.n_j, jj = t % r.n_j;
+    const int64_t i0 = ii * r.mc, mcur = min64(r.mc, d->M - i0);
+    const int64_t nsl = cdiv(d->N, NR);
+    const int64_t s0 = jj * r.chunk, s1 = min64(nsl, s0 + r.chunk);
+    if (mcur <= 0 || s0 >= s1) return;
+    float *ablk = r0->ablk[thread];
+    float *bsl = ablk + (r.mc / MR) * r.kc * AW; /* r.kc holds the K block size here */
+    const int64_t kcb = r.kc;
+    r.jc = 0;
+    r.nc = d->N;
+    for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
+        r.kc = min64(kcb, d->K - r.pc);
+        for (int64_t ir = 0; ir < mcur; ir += MR)
+            d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc, ablk + (ir / MR) * r.kc * AW, r.isa);
+        for (int64_t s = s0; s < s1; s += SDC_GEMM_STRIP) {
+            const int64_t ns = min64(SDC_GEMM_STRIP, s1 - s);
+            d->pack_b(d->ctx, s * NR, (int)min64(ns * NR, d->N - s * NR), r.pc, r.kc, bsl, r.isa);
+            for (int64_t u = 0; u < ns; u++) {
+                const int64_t col = (s + u) * NR;
+                const int nr = (int)min64(NR, d->N - col);
+                for (int64_t ir = 0; ir < mcur; ir += MR)
+                    run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, i0 + ir,
+                             (int)min64(MR, mcur - ir), col, nr);
+            }
+        }
+    }
+}
+
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 || d->ldc < d->N ||
-        d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)))
+        d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)) || (d->b_per_task && !d->pack_a))
         return SDC_E_INVALID;
     gemm_run *r = calloc(1, sizeof *r);
     if (!r) return SDC_E_NOMEM;
@@ -428,15 +454,15 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     const int64_t kcmax = max64(KC_MAX, gran);
     const int64_t nkb = cdiv(d->K, kcmax);
     const int64_t kcb = min64(rup(cdiv(d->K, nkb), gran), d->K);
-    const int64_t ncmax = min64(rup(d->N, NR), NC_MAX);
+    const int64_t ncmax = d->b_per_task ? rup(d->N, NR) : min64(rup(d->N, NR), NC_MAX);
     const int64_t nslmax = ncmax / NR;
 
     /* Task grid: about 4 tasks per thread, the count a multiple of T; splitting rows is
      * preferred (columns only when there are too few row blocks, since every column chunk
      * repacks its A block). Never changes results, only speed. */
-    const int64_t target = T > 1 ? 4 * T : 1;
+    const int64_t target = T > 1 ? (d->b_per_task ? 8 : 4) * T : 1;
     int64_t n_i = cdiv(d->M, MC_MAX), n_j = 1;
-    if (n_i < target) n_j = min64(nslmax, cdiv(target, n_i));
+    if (n_i < target) n_j = min64(d->b_per_task ? max64(1, nslmax / 8) : nslmax, cdiv(target, n_i));
     if (n_i * n_j < target) n_i = min64(cdiv(d->M, MR), cdiv(target, n_j));
     if (T > 1 && (n_i * n_j) % T) n_i = min64(cdiv(d->M, MR), cdiv(rup(n_i * n_j, T), n_j));
     r->mc = rup(cdiv(d->M, n_i), MR);
@@ -445,26 +471,31 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     r->chunk = cdiv(nslmax, n_j);
 
     /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel. */
-    const size_t bbytes = (size_t)(kcb * ncmax) * sizeof(float);
+    const size_t bbytes = (size_t)(kcb * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
     const size_t abytes = d->pack_a ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
     sdc_status st = SDC_OK;
     for (int t = 0; t < T && t < SDC_CPU_MAX_THREADS; t++) {
-        size_t need = abytes + (t == 0 ? bbytes : 0) + 64;
+        size_t need = abytes + (t == 0 || d->b_per_task ? bbytes : 0) + 64;
         uint8_t *p = sdc_cpu_scratch(cpu, t, need);
         if (!p) { st = SDC_E_NOMEM; break; }
-        if (t == 0) {
+        if (d->b_per_task) {
+            r->ablk[t] = (float *)p; /* A block, then this thread's B sliver */
+        } else if (t == 0) {
             r->bpanel = (float *)p;
             r->ablk[0] = (float *)(p + ((bbytes + 63) & ~(size_t)63));
         } else {
             r->ablk[t] = (float *)p;
         }
     }
-    if (st == SDC_OK) {
+    if (st == SDC_OK && d->b_per_task) {
+        r->kc = kcb;
+        sdc_pool_for(cpu->pool, r->n_i * r->n_j, fused_task, r);
+    } else if (st == SDC_OK) {
         for (r->jc = 0; r->jc < d->N; r->jc += ncmax) {
             r->nc = min64(ncmax, d->N - r->jc);
             for (r->pc = 0; r->pc < d->K; r->pc += kcb) {
                 r->kc = min64(kcb, d->K - r->pc);
-                sdc_pool_for(cpu->pool, cdiv(r->nc, NR), pack_b_task, r);
+                sdc_pool_for(cpu->pool, cdiv(r->nc, NR * SDC_GEMM_STRIP), pack_b_task, r);
                 sdc_pool_for(cpu->pool, r->n_i * r->n_j, compute_task, r);
             }
         }
@@ -479,11 +510,20 @@ typedef struct linear_ctx {
     sdc_type wt;
     const uint8_t *w;
     size_t row_bytes;
+    const float *x;
+    int64_t ldx;
 } linear_ctx;
 
-static void linear_pack_b(const void *vc, int64_t j0, int nr, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+static void linear_pack_b(const void *vc, int64_t j0, int n, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
     const linear_ctx *lc = vc;
-    pack_weight_rows(lc->wt, lc->w, lc->row_bytes, j0, nr, NR, k0, kc, dst, isa);
+    for (int s = 0; s * NR < n; s++)
+        pack_weight_rows(lc->wt, lc->w, lc->row_bytes, j0 + s * NR, n - s * NR < NR ? n - s * NR : NR, NR, k0, kc,
+                         dst + s * kc * NR, isa);
+}
+
+static void linear_pack_a(const void *vc, int64_t i0, int mr, int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+    const linear_ctx *lc = vc;
+    pack_weight_rows(SDC_TYPE_F32, (const uint8_t *)lc->x, (size_t)lc->ldx * sizeof(float), i0, mr, AW, k0, kc, dst, isa);
 }
 
 void sdc_gemm_pack_weight_a(sdc_type t, const void *w, size_t row_bytes, int64_t r0, int nr, int64_t k0,
@@ -506,13 +546,13 @@ sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const f
                           sdc_type wt, const void *w, const float *bias, float *y, int64_t ldy) {
     if (!cpu || !x || !w || !y || M <= 0 || N <= 0 || K <= 0 || ldx < K || ldy < N) return SDC_E_INVALID;
     if (M > INT64_MAX / ldx || M > INT64_MAX / ldy) return SDC_E_INVALID;
-    linear_ctx lc = {wt, w, 0};
+    linear_ctx lc = {wt, w, 0, x, ldx};
     sdc_status st = sdc_gemm_check_weight(wt, K, &lc.row_bytes);
     if (st != SDC_OK) return st;
     const sdc_type_traits *tr = sdc_type_traits_of(wt);
     sdc_gemm_desc d = {
         .M = M, .N = N, .K = K, .kgran = tr->block,
-        .a = x, .lda = ldx, .pack_a = NULL, .pack_b = linear_pack_b, .ctx = &lc,
+        .a = x, .lda = ldx, .pack_a = linear_pack_a, .pack_b = linear_pack_b, .ctx = &lc,
         .bias_m = NULL, .bias_n = bias, .c = y, .ldc = ldy,
     };
     return sdc_cpu_gemm(cpu, &d);

@@ -59,12 +59,15 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
  *   pack_a: rows [i0, i0+mr) (1 <= mr <= 6) and k in [k0, k0+kc) into dst[k*8 + i] (the 6
  *           rows padded to 8 floats per k; lanes mr..7 may hold anything). NULL means A is
  *           a plain f32 row-major matrix at a (leading dimension lda), read in place.
- *   pack_b: columns [j0, j0+nr) (1 <= nr <= 16) and k in [k0, k0+kc) into dst[k*16 + j],
- *           lanes nr..15 zero or anything finite.
+ *   pack_b: columns [j0, j0+n) (1 <= n <= 16*SDC_GEMM_STRIP) and k in [k0, k0+kc) as
+ *           ceil(n/16) slivers: column j0 + 16*s + j at dst[s*kc*16 + k*16 + j]; lanes past
+ *           n zero or anything finite. (Several slivers per call let an im2col packer read
+ *           input rows contiguously.)
  * k0 and kc are multiples of kgran (k0 + kc may also equal K), so callbacks can decode whole
  * quantization blocks. bias_m is per row of C, bias_n per column; either may be NULL. */
 #define SDC_GEMM_MR 6
 #define SDC_GEMM_NR 16
+#define SDC_GEMM_STRIP 4  /* slivers per pack_b call in b_per_task mode */
 
 typedef void (*sdc_gemm_pack_fn)(const void *ctx, int64_t first, int n, int64_t k0, int64_t kc, float *dst,
                                  sdc_isa isa);
@@ -78,6 +81,10 @@ typedef struct sdc_gemm_desc {
     sdc_gemm_pack_fn pack_b;
     const void *ctx;          /* passed to both callbacks */
     const float *bias_m, *bias_n;
+    int b_per_task;           /* 0: B panel packed once per call into shared scratch (B = weights);
+                                 1: each task packs the B slivers it uses into private scratch,
+                                 right before use (B cheap to build, e.g. im2col): no shared
+                                 panel round trip through L3, one pool loop per call */
     float *c;
     int64_t ldc;
 } sdc_gemm_desc;

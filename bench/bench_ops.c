@@ -1,0 +1,228 @@
+/* bench_ops.c - linear and conv2d at the real SD 1.5 shapes: median time over repeated runs,
+ * GFLOP/s, and the fraction of this machine's fp32 FMA peak, measured here with an
+ * FMA-throughput loop on all threads.
+ *
+ *   bench_ops [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2]
+ *
+ * Weights are random, stored as F16, Q8_0 or Q4_0 (conv: F16 and Q8_0). FLOPs count
+ * 2*M*N*K (multiply and add), padding taps of a conv included. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/cpu.h"
+#include "cpu/gemm.h"
+#include "half.h"
+#include "quant.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- fp32 FMA peak: 12 independent accumulator chains per thread (enough to cover the
+ * FMA latency on both pipes), fixed iteration count, all threads at once. */
+#define PEAK_ITERS 20000000L
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters, float seed) {
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(seed + i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float o[8];
+    _mm256_storeu_ps(o, s);
+    return o[0];
+}
+#endif
+
+static double g_peak_best = 0; /* the fastest of the peak runs */
+typedef struct { long iters; float out; double cpu; } peak_arg;
+static void *peak_thread(void *v) {
+    peak_arg *a = v;
+    double c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+#if defined(__x86_64__)
+    a->out = fma_loop_avx2(a->iters, 1.0f);
+#endif
+    a->cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    return NULL;
+}
+
+/* Returns the wall-clock peak of all threads; *per_core: the rate per second of CPU time
+ * one thread actually got (insensitive to other processes taking the cores away). */
+static double measure_peak(int threads, double *per_core) {
+    double best[5], core[5];
+    for (int r = 0; r < 5; r++) {
+        pthread_t th[256];
+        peak_arg args[256];
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++) {
+            args[i].iters = PEAK_ITERS;
+            pthread_create(&th[i], NULL, peak_thread, &args[i]);
+        }
+        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+        double t = now_s() - t0;
+        best[r] = (double)threads * PEAK_ITERS * 12 * 8 * 2 / t / 1e9;
+        double cs = 0;
+        for (int i = 0; i < threads; i++) cs += args[i].cpu;
+        core[r] = (double)threads * PEAK_ITERS * 12 * 8 * 2 / cs / 1e9;
+    }
+    *per_core = median(core, 5);
+    for (int r = 0; r < 5; r++) if (best[r] > g_peak_best) g_peak_best = best[r];
+    return median(best, 5);
+}
+
+/* ---- ops */
+
+static void *make_weights(sdc_type t, int64_t rows, int64_t K, unsigned *seed) {
+    uint64_t rb;
+    if (!sdc_type_bytes(t, (uint64_t)K, &rb)) return NULL;
+    uint8_t *w = malloc((size_t)(rb * (uint64_t)rows));
+    float *tmp = malloc((size_t)K * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < K; k++) tmp[k] = ((float)rand_r(seed) / RAND_MAX - 0.5f) * 0.1f;
+        sdc_quantize_row(t, tmp, w + (size_t)r * rb, K);
+    }
+    free(tmp);
+    return w;
+}
+
+static void fill(float *v, int64_t n, unsigned *seed) {
+    for (int64_t i = 0; i < n; i++) v[i] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+}
+
+typedef struct {
+    const char *name;
+    int conv;
+    int64_t a, b, c, d; /* linear: M, K, N; conv: C(=O), H, W */
+    int reps_div;       /* fewer reps for the big ones */
+} op_case;
+
+int main(int argc, char **argv) {
+    int threads = 2, reps = 7;
+    const char *filter = NULL;
+    sdc_isa max_isa = SDC_ISA_AVX512;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            ++i;
+            max_isa = !strcmp(argv[i], "scalar") ? SDC_ISA_SCALAR : SDC_ISA_AVX2;
+        } else {
+            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    sdc_cpu *cpu = sdc_cpu_new(threads, max_isa);
+    if (!cpu) return 1;
+    threads = cpu->n_threads;
+    double peak_core;
+    const double peak = measure_peak(threads, &peak_core);
+    printf("threads %d, isa %s: measured fp32 FMA peak %.1f GFLOP/s wall (all threads), %.1f GFLOP/s per CPU-second\n"
+           "(the cores are shared: 'cpu' columns divide by the CPU time the process got, so they show the\n"
+           " kernel's efficiency when other processes take cores away; 'wall' is elapsed time)\n",
+           threads, sdc_isa_name(cpu->isa), peak, peak_core);
+    printf("best-of peak %.1f GFLOP/s ('best' columns: the fastest run against it)\n", g_peak_best);
+    printf("%-30s %-5s %9s %8s %7s %8s %7s %8s %7s\n", "op", "type", "wall ms", "GFLOP/s", "%peak", "cpu GF/s", "%core",
+           "best GF", "%best");
+
+    const op_case cases[] = {
+        {"conv3x3 320->320 64x64", 1, 320, 64, 64, 0, 1},
+        {"conv3x3 640->640 32x32", 1, 640, 32, 32, 0, 1},
+        {"conv3x3 1280->1280 16x16", 1, 1280, 16, 16, 0, 1},
+        {"conv3x3 1280->1280 8x8", 1, 1280, 8, 8, 0, 1},
+        {"vae conv 512->512 128x128", 1, 512, 128, 128, 0, 3},
+        {"vae conv 128->128 512x512", 1, 128, 512, 512, 0, 3},
+        {"linear 4096x320->320", 0, 4096, 320, 320, 0, 1},
+        {"linear 4096x320->2560", 0, 4096, 320, 2560, 0, 1},
+        {"linear 1024x640->5120", 0, 1024, 640, 5120, 0, 1},
+        {"linear 256x1280->10240", 0, 256, 1280, 10240, 0, 1},
+        {"linear 77x768->320", 0, 77, 768, 320, 0, 1},
+    };
+    const sdc_type lin_types[] = {SDC_TYPE_F16, SDC_TYPE_Q8_0, SDC_TYPE_Q4_0};
+    unsigned seed = 1234;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const op_case *oc = &cases[ci];
+        const int vae = strncmp(oc->name, "vae", 3) == 0;
+        const int ntypes = oc->conv && vae ? 1 : oc->conv ? 2 : 3;
+        for (int ti = 0; ti < ntypes; ti++) {
+            const sdc_type t = lin_types[ti];
+            char label[96];
+            snprintf(label, sizeof label, "%s %s", oc->name, sdc_type_name(t));
+            if (filter && !strstr(label, filter)) continue;
+            double flops;
+            float *x, *y, *bias;
+            void *w;
+            int64_t C = 0, H = 0, W = 0, M = 0, K = 0, N = 0;
+            if (oc->conv) {
+                C = oc->a; H = oc->b; W = oc->c;
+                flops = 2.0 * C * C * 9 * H * W;
+                x = malloc((size_t)(C * H * W) * 4);
+                y = malloc((size_t)(C * H * W) * 4);
+                bias = malloc((size_t)C * 4);
+                fill(x, C * H * W, &seed);
+                fill(bias, C, &seed);
+                w = make_weights(t, C, C * 9, &seed);
+            } else {
+                M = oc->a; K = oc->b; N = oc->c;
+                flops = 2.0 * M * N * K;
+                x = malloc((size_t)(M * K) * 4);
+                y = malloc((size_t)(M * N) * 4);
+                bias = malloc((size_t)N * 4);
+                fill(x, M * K, &seed);
+                fill(bias, N, &seed);
+                w = make_weights(t, N, K, &seed);
+            }
+            const int nrep = reps / oc->reps_div > 0 ? reps / oc->reps_div : 1;
+            double times[64], ctimes[64];
+            int n = 0;
+            for (int r = -1; r < nrep && n < 64; r++) {
+                double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+                double t0 = now_s();
+                sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, 1, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
+                                         : sdc_cpu_linear(cpu, M, N, K, x, K, t, w, bias, y, N);
+                double dt = now_s() - t0, dc = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+                if (st != SDC_OK) {
+                    fprintf(stderr, "%s: %s\n", label, sdc_status_name(st));
+                    return 1;
+                }
+                if (r >= 0) { times[n] = dt; ctimes[n++] = dc; } /* run -1 warms scratch and caches */
+            }
+            double tmin = times[0];
+            for (int i = 1; i < n; i++) if (times[i] < tmin) tmin = times[i];
+            const double med = median(times, n), cmed = median(ctimes, n);
+            const double gf = flops / med / 1e9, cgf = flops / cmed / 1e9;
+            printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%\n", oc->name, sdc_type_name(t), med * 1e3,
+                   gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
+                   100.0 * flops / tmin / 1e9 / g_peak_best);
+            fflush(stdout);
+            free(x); free(y); free(bias); free(w);
+        }
+    }
+    sdc_cpu_free(cpu);
+    return 0;
+}

@@ -1,0 +1,320 @@
+/* attention.c - flash-style attention (see attention.h).
+ *
+ * One task = (batch, head, chunk of up to QC_MAX query rows). Vectors run along the
+ * *query* axis, so the online softmax needs no horizontal reductions and K needs no
+ * transpose. The task packs its queries once, transposed and scaled by scale*log2(e) (the
+ * softmax then uses 2^x), then walks the keys in blocks of BK:
+ *
+ *   Kp, Vp <- K[block], V[block]          [BK][d] contiguous copies
+ *   St  <- Kp . Qt[:, sub-block]           [BK][QB]  scores, keys x queries
+ *   per query: m_new = max(m, max_j St), alpha = 2^(m - m_new), St <- 2^(St - m_new),
+ *              l = l*alpha + sum_j St, Ot *= alpha
+ *   Ot  += Vp^T . St                        [d][QB]
+ *
+ * and finally writes Ot^T / l. Register tiles are 4 keys (or 4 head-dim columns) x 24
+ * queries: 12 FMAs per 7 loads. Every output element sees the same operations in the same
+ * order whatever the chunking, so results do not depend on the thread count.
+ */
+#include "attention.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "vmath.h"
+
+#define BK SDC_ATTN_BLOCK_K
+#define QB 48               /* queries per inner sub-block (a multiple of 24) */
+#define QC_MAX 192          /* queries per task, at most (a multiple of QB) */
+
+typedef struct attn_ctx {
+    sdc_cpu *cpu;
+    int64_t B, H, Nq, Nk, d;
+    const float *q, *k, *v;
+    float *out;
+    int64_t ldq, ldk, ldv, ldo;
+    float qscale;
+    bool causal;
+    int avx2;
+    int64_t qc, nqc;        /* rows per task, tasks per (b, h) */
+    size_t scratch_bytes;
+    atomic_int failed;
+} attn_ctx;
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats -> 64 bytes */
+
+/* --------------------------------------------------------------------- scalar twin */
+
+/* St[j][r] = sum_c Kp[j][c] Qt[c][r], j < nk, r < nq. */
+static void st_block_scalar(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st, int64_t nk,
+                            int64_t nq) {
+    for (int64_t j = 0; j < nk; j++)
+        for (int64_t r = 0; r < nq; r++) {
+            float acc = 0;
+            for (int64_t c = 0; c < d; c++) acc += kp[j * d + c] * qt[c * qcp + r];
+            st[j * QB + r] = acc;
+        }
+}
+
+/* Ot[c][r] += sum_j Vp[j][c] St[j][r]. */
+static void pv_block_scalar(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
+                            int64_t nq) {
+    for (int64_t c = 0; c < d; c++)
+        for (int64_t r = 0; r < nq; r++) {
+            float acc = ot[c * qcp + r];
+            for (int64_t j = 0; j < nk; j++) acc += vp[j * d + c] * st[j * QB + r];
+            ot[c * qcp + r] = acc;
+        }
+}
+
+/* Online-softmax update of queries [0, nq) of a sub-block (m, l, ot offset to it). */
+static void softmax_block_scalar(float *st, int64_t nk, int64_t nq, float *m, float *l, float *ot, int64_t qcp,
+                                 int64_t d) {
+    for (int64_t r = 0; r < nq; r++) {
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < nk; j++) mx = st[j * QB + r] > mx ? st[j * QB + r] : mx;
+        float mnew = mx > m[r] ? mx : m[r];
+        float muse = mnew == -INFINITY ? 0.0f : mnew; /* all masked so far: p = 0, alpha moot */
+        float alpha = exp2f(m[r] - muse), sum = 0;
+        for (int64_t j = 0; j < nk; j++) {
+            float p = exp2f(st[j * QB + r] - muse);
+            st[j * QB + r] = p;
+            sum += p;
+        }
+        l[r] = l[r] * alpha + sum;
+        m[r] = mnew;
+        if (alpha != 1.0f)
+            for (int64_t c = 0; c < d; c++) ot[c * qcp + r] *= alpha;
+    }
+}
+
+/* ------------------------------------------------------------------------ AVX2 path */
+#if SDC_HAVE_X86
+
+/* Keep a loaded vector in a register (stops the compiler re-loading it as a memory operand
+ * of every FMA, which would make the tiles load-bound). */
+#define PIN(x) __asm__("" : "+x"(x))
+
+/* St[0:R][0:8*NV] = Kp[0:R] . Qt[:, 0:8*NV]; R <= 4, NV <= 3 (constants after inlining). */
+SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st,
+                                  const int R, const int NV) {
+    __m256 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) acc[r][u] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < d; c++) {
+        __m256 qv[3];
+        for (int u = 0; u < NV; u++) { qv[u] = _mm256_load_ps(qt + c * qcp + 8 * u); PIN(qv[u]); }
+        for (int r = 0; r < R; r++) {
+            __m256 kb = _mm256_broadcast_ss(kp + r * d + c);
+            for (int u = 0; u < NV; u++) acc[r][u] = _mm256_fmadd_ps(kb, qv[u], acc[r][u]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) _mm256_store_ps(st + r * QB + 8 * u, acc[r][u]);
+}
+
+/* Ot[0:R][0:8*NV] += Vp[:, 0:R]^T . St[:, 0:8*NV] over nk keys. */
+SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
+                                  const int R, const int NV) {
+    __m256 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) acc[r][u] = _mm256_load_ps(ot + r * qcp + 8 * u);
+    for (int64_t j = 0; j < nk; j++) {
+        __m256 sv[3];
+        for (int u = 0; u < NV; u++) { sv[u] = _mm256_load_ps(st + j * QB + 8 * u); PIN(sv[u]); }
+        for (int r = 0; r < R; r++) {
+            __m256 vb = _mm256_broadcast_ss(vp + j * d + r);
+            for (int u = 0; u < NV; u++) acc[r][u] = _mm256_fmadd_ps(vb, sv[u], acc[r][u]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) _mm256_store_ps(ot + r * qcp + 8 * u, acc[r][u]);
+}
+
+#define TILE_CASES(CALL)                                                              \
+    case 4 * 4 + 3: CALL(4, 3); break;                                                \
+    case 3 * 4 + 3: CALL(3, 3); break;                                                \
+    case 2 * 4 + 3: CALL(2, 3); break;                                                \
+    case 1 * 4 + 3: CALL(1, 3); break;                                                \
+    case 4 * 4 + 2: CALL(4, 2); break;                                                \
+    case 3 * 4 + 2: CALL(3, 2); break;                                                \
+    case 2 * 4 + 2: CALL(2, 2); break;                                                \
+    case 1 * 4 + 2: CALL(1, 2); break;                                                \
+    case 4 * 4 + 1: CALL(4, 1); break;                                                \
+    case 3 * 4 + 1: CALL(3, 1); break;                                                \
+    case 2 * 4 + 1: CALL(2, 1); break;                                                \
+    case 1 * 4 + 1: CALL(1, 1); break;                                                \
+    default: break
+
+/* nq is a multiple of 8 (padded queries are zero and their results ignored). */
+SDC_AVX2 static void st_block_avx2(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st, int64_t nk,
+                                   int64_t nq) {
+    for (int64_t u0 = 0; u0 < nq; u0 += 24) {
+        int nv = (int)((nq - u0) / 8 < 3 ? (nq - u0) / 8 : 3);
+        for (int64_t j = 0; j < nk; j += 4) {
+            int rr = (int)(nk - j < 4 ? nk - j : 4);
+#define ST_CALL(R_, NV_) st_tile_avx2(kp + j * d, d, qt + u0, qcp, st + j * QB + u0, R_, NV_)
+            switch (rr * 4 + nv) { TILE_CASES(ST_CALL); }
+#undef ST_CALL
+        }
+    }
+}
+
+SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
+                                   int64_t nq) {
+    for (int64_t u0 = 0; u0 < nq; u0 += 24) {
+        int nv = (int)((nq - u0) / 8 < 3 ? (nq - u0) / 8 : 3);
+        for (int64_t c = 0; c < d; c += 4) {
+            int rr = (int)(d - c < 4 ? d - c : 4);
+#define PV_CALL(R_, NV_) pv_tile_avx2(ot + c * qcp + u0, qcp, vp + c, d, st + u0, nk, R_, NV_)
+            switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
+#undef PV_CALL
+        }
+    }
+}
+
+SDC_AVX2 static void softmax_block_avx2(float *st, int64_t nk, int64_t nq, float *m, float *l, float *ot,
+                                        int64_t qcp, int64_t d) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);
+    for (int64_t r = 0; r < nq; r += 8) {
+        __m256 mx = ninf;
+        for (int64_t j = 0; j < nk; j++) mx = _mm256_max_ps(mx, _mm256_load_ps(st + j * QB + r));
+        __m256 mold = _mm256_load_ps(m + r);
+        __m256 mnew = _mm256_max_ps(mx, mold);
+        /* all masked so far: subtract 0 instead (p = 2^-inf = 0; alpha multiplies zeros) */
+        __m256 muse = _mm256_andnot_ps(_mm256_cmp_ps(mnew, ninf, _CMP_EQ_OQ), mnew);
+        __m256 alpha = sdc_v_exp2(_mm256_sub_ps(mold, muse)), sum = _mm256_setzero_ps();
+        for (int64_t j = 0; j < nk; j++) {
+            __m256 p = sdc_v_exp2(_mm256_sub_ps(_mm256_load_ps(st + j * QB + r), muse));
+            _mm256_store_ps(st + j * QB + r, p);
+            sum = _mm256_add_ps(sum, p);
+        }
+        _mm256_store_ps(l + r, _mm256_fmadd_ps(_mm256_load_ps(l + r), alpha, sum));
+        _mm256_store_ps(m + r, mnew);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(alpha, one, _CMP_NEQ_UQ)))
+            for (int64_t c = 0; c < d; c++)
+                _mm256_store_ps(ot + c * qcp + r, _mm256_mul_ps(_mm256_load_ps(ot + c * qcp + r), alpha));
+    }
+}
+
+#endif /* SDC_HAVE_X86 */
+
+/* ------------------------------------------------------------------------ the task */
+
+static void attn_task(void *vctx, int64_t task, int thread) {
+    attn_ctx *c = vctx;
+    const int64_t d = c->d;
+    int64_t chunk = task % c->nqc, bh = task / c->nqc;
+    int64_t b = bh / c->H, h = bh % c->H;
+    int64_t i0 = chunk * c->qc, i1 = i0 + c->qc < c->Nq ? i0 + c->qc : c->Nq, nrows = i1 - i0;
+    int64_t qcp = (nrows + 7) & ~(int64_t)7; /* queries padded to whole vectors */
+
+    float *base = sdc_cpu_scratch(c->cpu, thread, c->scratch_bytes);
+    if (!base) { atomic_store(&c->failed, 1); return; }
+    float *qt = base;                                   /* [d][qcp] */
+    float *ot = qt + align16((size_t)(d * c->qc + 8 * d)); /* [d][qcp] */
+    float *m = ot + align16((size_t)(d * c->qc + 8 * d));  /* [qcp]    */
+    float *l = m + align16((size_t)c->qc + 8);          /* [qcp]    */
+    float *kp = l + align16((size_t)c->qc + 8);         /* [BK][d]  */
+    float *vp = kp + align16((size_t)(BK * d));         /* [BK][d]  */
+    float *st = vp + align16((size_t)(BK * d));         /* [BK][QB] */
+
+    const float *qb = c->q + (b * c->Nq + i0) * c->ldq + h * d;
+    for (int64_t r = 0; r < qcp; r++)
+        for (int64_t x = 0; x < d; x++) qt[x * qcp + r] = r < nrows ? qb[r * c->ldq + x] * c->qscale : 0.0f;
+    memset(ot, 0, (size_t)(d * qcp) * sizeof *ot);
+    for (int64_t r = 0; r < qcp; r++) { m[r] = -INFINITY; l[r] = 0; }
+
+    const float *kbase = c->k + b * c->Nk * c->ldk + h * d;
+    const float *vbase = c->v + b * c->Nk * c->ldv + h * d;
+
+    for (int64_t kb = 0; kb < c->Nk; kb += BK) {
+        if (c->causal && kb > i1 - 1) break; /* this and later blocks are masked for all rows */
+        int64_t nkb = c->Nk - kb < BK ? c->Nk - kb : BK;
+        /* Ask for the next block's rows now: they come from L3 or DRAM (strided rows of a
+         * fused projection) and would otherwise stall the copies below. */
+        for (int64_t j = kb + BK; j < kb + 2 * BK && j < c->Nk; j++)
+            for (int64_t x = 0; x < d; x += 16) {
+                __builtin_prefetch(kbase + j * c->ldk + x);
+                __builtin_prefetch(vbase + j * c->ldv + x);
+            }
+        for (int64_t j = 0; j < nkb; j++) {
+            memcpy(kp + j * d, kbase + (kb + j) * c->ldk, (size_t)d * sizeof *kp);
+            memcpy(vp + j * d, vbase + (kb + j) * c->ldv, (size_t)d * sizeof *vp);
+        }
+        for (int64_t r0 = 0; r0 < qcp; r0 += QB) {
+            int64_t nq = qcp - r0 < QB ? qcp - r0 : QB;       /* padded, multiple of 8 */
+            int64_t nr = nrows - r0 < nq ? nrows - r0 : nq;   /* real queries */
+            int64_t g0 = i0 + r0; /* global index of the sub-block's first query */
+            if (c->causal && kb > g0 + nr - 1) continue;      /* fully masked: an exact no-op */
+#if SDC_HAVE_X86
+            if (c->avx2) st_block_avx2(kp, d, qt + r0, qcp, st, nkb, nq);
+            else
+#endif
+                st_block_scalar(kp, d, qt + r0, qcp, st, nkb, nq);
+            if (c->causal) /* key kb+j is hidden from query g0+r when kb+j > g0+r */
+                for (int64_t j = 0; j < nkb; j++) {
+                    int64_t hide = kb + j - g0; /* queries r < hide are masked */
+                    for (int64_t r = 0; r < (hide < nq ? hide : nq); r++) st[j * QB + r] = -INFINITY;
+                }
+#if SDC_HAVE_X86
+            if (c->avx2) {
+                softmax_block_avx2(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d);
+                pv_block_avx2(ot + r0, qcp, vp, d, st, nkb, nq);
+                continue;
+            }
+#endif
+            softmax_block_scalar(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d);
+            pv_block_scalar(ot + r0, qcp, vp, d, st, nkb, nq);
+        }
+    }
+
+    float *ob = c->out + (b * c->Nq + i0) * c->ldo + h * d;
+    for (int64_t r = 0; r < nrows; r++) {
+        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        for (int64_t x = 0; x < d; x++) ob[r * c->ldo + x] = ot[x * qcp + r] * inv;
+    }
+}
+
+sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d,
+                             const float *q, int64_t ldq, const float *k, int64_t ldk,
+                             const float *v, int64_t ldv, float *out, int64_t ldo,
+                             float scale, bool causal) {
+    if (!cpu || !q || !k || !v || !out) return SDC_E_INVALID;
+    if (B < 0 || H < 0 || Nq < 0 || Nk < 0 || d < 1) return SDC_E_INVALID;
+    if (H > 0 && d > INT64_MAX / H) return SDC_E_INVALID;
+    int64_t hd = H * d;
+    if (ldq < hd || ldk < hd || ldv < hd || ldo < hd) return SDC_E_INVALID;
+    if (d > (1 << 20) || !isfinite(scale)) return SDC_E_INVALID;
+    if (B == 0 || H == 0 || Nq == 0) return SDC_OK;
+    if (Nk == 0) { /* no keys: every row sees nothing */
+        for (int64_t i = 0; i < B * Nq; i++) memset(out + i * ldo, 0, (size_t)hd * sizeof *out);
+        return SDC_OK;
+    }
+
+    attn_ctx c;
+    memset(&c, 0, sizeof c);
+    atomic_init(&c.failed, 0);
+    c.cpu = cpu;
+    c.B = B; c.H = H; c.Nq = Nq; c.Nk = Nk; c.d = d;
+    c.q = q; c.k = k; c.v = v; c.out = out;
+    c.ldq = ldq; c.ldk = ldk; c.ldv = ldv; c.ldo = ldo;
+    c.qscale = (float)((double)scale * 1.44269504088896340736); /* log2(e): softmax in base 2 */
+    c.causal = causal;
+#if SDC_HAVE_X86
+    c.avx2 = cpu->isa >= SDC_ISA_AVX2;
+#endif
+    /* Rows per task: up to QC_MAX (amortises packing K), fewer when that leaves threads idle.
+     * The split does not change any result. */
+    int64_t qc = QC_MAX;
+    while (qc > QB && B * H * ((Nq + qc - 1) / qc) < 4 * (int64_t)cpu->n_threads) qc /= 2;
+    if (qc > Nq) qc = Nq;
+    c.qc = qc;
+    c.nqc = (Nq + qc - 1) / qc;
+    c.scratch_bytes = sizeof(float) * (2 * align16((size_t)(d * qc + 8 * d)) + 2 * align16((size_t)qc + 8) +
+                                       2 * align16((size_t)(BK * d)) + align16((size_t)(BK * QB)));
+    for (int t = 0; t < cpu->n_threads; t++)
+        if (!sdc_cpu_scratch(cpu, t, c.scratch_bytes)) return SDC_E_NOMEM;
+    sdc_pool_for(cpu->pool, B * H * c.nqc, attn_task, &c);
+    return atomic_load(&c.failed) ? SDC_E_NOMEM : SDC_OK;
+}

@@ -18,6 +18,11 @@
  * order: blocking, task split and thread count cannot change a bit, and the scalar twin
  * (fmaf, same order) gives identical results. Partial tiles run on a 6x16 stack tile.
  *
+ * With b_per_task (conv on large images, linear with <= 288 rows) there is no shared panel:
+ * each task runs the K loop itself and packs the B slivers it needs into private scratch
+ * right before use (4 slivers at a time); with <= 288 rows all rows form one block, so each
+ * weight sliver is still dequantized exactly once per call.
+ *
  * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2),
  * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3). */
 #include "gemm.h"
@@ -40,6 +45,8 @@ enum {
     NR = SDC_GEMM_NR,
     AW = 8,         /* floats per k in a packed A sliver (6 rows padded to 8) */
     MC_MAX = 144,
+    MC_FUSED_MAX = 288, /* b_per_task: up to this many rows form one block, so each B sliver is
+                           packed once per call (A block <= 384 KiB, still in L2) */
     KC_MAX = 256,
     NC_MAX = 4096,
 };
@@ -461,10 +468,14 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
      * preferred (columns only when there are too few row blocks, since every column chunk
      * repacks its A block). Never changes results, only speed. */
     const int64_t target = T > 1 ? (d->b_per_task ? 8 : 4) * T : 1;
-    int64_t n_i = cdiv(d->M, MC_MAX), n_j = 1;
-    if (n_i < target) n_j = min64(d->b_per_task ? max64(1, nslmax / 8) : nslmax, cdiv(target, n_i));
-    if (n_i * n_j < target) n_i = min64(cdiv(d->M, MR), cdiv(target, n_j));
-    if (T > 1 && (n_i * n_j) % T) n_i = min64(cdiv(d->M, MR), cdiv(rup(n_i * n_j, T), n_j));
+    int64_t n_i = d->b_per_task && d->M <= MC_FUSED_MAX ? 1 : cdiv(d->M, MC_MAX), n_j = 1;
+    if (n_i < target) n_j = min64(d->b_per_task ? max64(1, nslmax / SDC_GEMM_STRIP) : nslmax, cdiv(target, n_i));
+    if (n_i * n_j < target && !(d->b_per_task && d->M <= MC_FUSED_MAX))
+        n_i = min64(cdiv(d->M, MR), cdiv(target, n_j));
+    if (T > 1 && (n_i * n_j) % T) {
+        if (d->b_per_task && d->M <= MC_FUSED_MAX) n_j = min64(max64(1, nslmax / SDC_GEMM_STRIP), rup(n_j, T));
+        else n_i = min64(cdiv(d->M, MR), cdiv(rup(n_i * n_j, T), n_j));
+    }
     r->mc = rup(cdiv(d->M, n_i), MR);
     r->n_i = cdiv(d->M, r->mc);
     r->n_j = n_j;
@@ -554,6 +565,7 @@ sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const f
         .M = M, .N = N, .K = K, .kgran = tr->block,
         .a = x, .lda = ldx, .pack_a = linear_pack_a, .pack_b = linear_pack_b, .ctx = &lc,
         .bias_m = NULL, .bias_n = bias, .c = y, .ldc = ldy,
+        .b_per_task = M <= MC_FUSED_MAX, /* few rows: each task packs its W slivers (still once per call) */
     };
     return sdc_cpu_gemm(cpu, &d);
 }

@@ -11,11 +11,13 @@
  *     s = sdc_cpu_conv2d(cpu, 2, 320, 64, 64, x, 320, 3, 3, 1, 1, SDC_TYPE_F16, w, b, y);
  *
  * How (see gemm.c for the details): a blocked GEMM in the GotoBLAS/BLIS style with a 6x16
- * register tile. For each (column panel, K block) the right-hand panel is packed once per
- * call into shared scratch (weights dequantized to f32 there, a panel at a time; for conv
- * it is the im2col panel, built from x on the fly), the left-hand rows are packed per task,
- * and tasks over (row block, column chunk) run on the pool. Scratch is bounded (a few MiB,
- * independent of the layer size) and comes from sdc_cpu_scratch.
+ * register tile (AVX2+FMA, chosen at run time from cpu->isa; a scalar twin otherwise).
+ * linear: C = x . W^T; each 16-row sliver of W is dequantized to f32 once per call, a K
+ * block (<= 256 values) at a time, into a shared panel (or, for <= 288 rows, by the task
+ * that uses it); x is packed per task. conv2d: implicit GEMM Y[O, Ho*Wo] = W . im2col(x),
+ * the im2col slivers built from x on the fly, the weights packed per task. Tasks over
+ * (row block, column chunk) run on the pool. Scratch is bounded (<= ~4.5 MiB on thread 0,
+ * <= ~400 KiB on the others, independent of the layer size) and comes from sdc_cpu_scratch.
  *
  * Numerics and determinism: all arithmetic is fp32; weights are dequantized exactly as the
  * scalar reference (sdc_dequantize_row) does. Every output element is the chain

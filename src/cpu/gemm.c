@@ -168,16 +168,12 @@ bool sdc_gemm_dequant_seg(sdc_type t, const void *row, int64_t k0, int64_t n, fl
 /* ---------------------------------------------------------------- row packing */
 
 #ifdef SDC_GEMM_X86
-/* 8x8 transpose of rows r[0..7] (8 floats each) into o[t*ld + 0..7]. */
-AVX2_FN static void transpose8_store(const float *const r[8], int64_t off, float *o, int64_t ld) {
-    __m256 a0 = _mm256_loadu_ps(r[0] + off), a1 = _mm256_loadu_ps(r[1] + off);
-    __m256 a2 = _mm256_loadu_ps(r[2] + off), a3 = _mm256_loadu_ps(r[3] + off);
-    __m256 a4 = _mm256_loadu_ps(r[4] + off), a5 = _mm256_loadu_ps(r[5] + off);
-    __m256 a6 = _mm256_loadu_ps(r[6] + off), a7 = _mm256_loadu_ps(r[7] + off);
-    __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
-    __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
-    __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
-    __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+/* 8x8 transpose of a[0..7] (8 floats each) into o[t*ld + 0..7]. */
+AVX2_FN static inline void transpose8_regs(const __m256 *a, float *o, int64_t ld) {
+    __m256 t0 = _mm256_unpacklo_ps(a[0], a[1]), t1 = _mm256_unpackhi_ps(a[0], a[1]);
+    __m256 t2 = _mm256_unpacklo_ps(a[2], a[3]), t3 = _mm256_unpackhi_ps(a[2], a[3]);
+    __m256 t4 = _mm256_unpacklo_ps(a[4], a[5]), t5 = _mm256_unpackhi_ps(a[4], a[5]);
+    __m256 t6 = _mm256_unpacklo_ps(a[6], a[7]), t7 = _mm256_unpackhi_ps(a[6], a[7]);
     __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
     __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
     __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
@@ -190,6 +186,46 @@ AVX2_FN static void transpose8_store(const float *const r[8], int64_t off, float
     _mm256_storeu_ps(o + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
     _mm256_storeu_ps(o + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
     _mm256_storeu_ps(o + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+/* 8x8 transpose of rows r[0..7] (8 floats each, from offset off) into o[t*ld + 0..7]. */
+AVX2_FN static void transpose8_store(const float *const r[8], int64_t off, float *o, int64_t ld) {
+    __m256 a[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(r[i] + off);
+    transpose8_regs(a, o, ld);
+}
+
+/* F16/BF16/F32 rows straight into the interleaved layout (no f32 row copy): converts 8
+ * values of 8 rows at a time and transposes them; rows >= nr are zero. k0 in values. */
+AVX2_FN static void pack_plain_rows_avx2(sdc_type t, const uint8_t *w, size_t row_bytes, int64_t r0, int nr,
+                                         int width, int64_t k0, int64_t kc, float *dst) {
+    const size_t es = t == SDC_TYPE_F32 ? 4 : 2;
+    for (int g = 0; g < width; g += 8) {
+        const uint8_t *rp[8];
+        for (int i = 0; i < 8; i++) rp[i] = g + i < nr ? w + (size_t)(r0 + g + i) * row_bytes + (size_t)k0 * es : NULL;
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 a[8];
+            for (int i = 0; i < 8; i++) {
+                if (!rp[i]) a[i] = _mm256_setzero_ps();
+                else if (t == SDC_TYPE_F16) a[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rp[i] + 2 * k)));
+                else if (t == SDC_TYPE_BF16)
+                    a[i] = _mm256_castsi256_ps(_mm256_slli_epi32(
+                        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(rp[i] + 2 * k))), 16));
+                else a[i] = _mm256_loadu_ps((const float *)(const void *)(rp[i] + 4 * k));
+            }
+            transpose8_regs(a, dst + k * width + g, width);
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++) {
+                float v = 0.0f;
+                if (rp[i]) {
+                    if (t == SDC_TYPE_F32) memcpy(&v, rp[i] + 4 * k, 4);
+                    else v = t == SDC_TYPE_F16 ? sdc_f16_to_f32(rd16(rp[i] + 2 * k)) : sdc_bf16_to_f32(rd16(rp[i] + 2 * k));
+                }
+                dst[k * width + g + i] = v;
+            }
+    }
 }
 
 AVX2_FN static void interleave_avx2(const float *tmp, int64_t ldt, int width, int64_t kc, float *dst) {
@@ -208,6 +244,12 @@ AVX2_FN static void interleave_avx2(const float *tmp, int64_t ldt, int width, in
  * into dst[k*width + r] (width 8 or 16), lanes nr..width-1 zero. */
 static void pack_weight_rows(sdc_type t, const uint8_t *w, size_t row_bytes, int64_t r0, int nr, int width,
                              int64_t k0, int64_t kc, float *dst, sdc_isa isa) {
+#ifdef SDC_GEMM_X86
+    if (isa >= SDC_ISA_AVX2 && (t == SDC_TYPE_F16 || t == SDC_TYPE_BF16 || t == SDC_TYPE_F32)) {
+        pack_plain_rows_avx2(t, w, row_bytes, r0, nr, width, k0, kc, dst);
+        return;
+    }
+#endif
     float tmp[NR * KC_MAX] __attribute__((aligned(64)));
     const int64_t ldt = KC_MAX;
     for (int r = 0; r < width; r++) {

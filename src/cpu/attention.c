@@ -3,7 +3,7 @@
  * One task = (batch, head, chunk of up to QC_MAX query rows). Vectors run along the
  * *query* axis, so the online softmax needs no horizontal reductions and K needs no
  * transpose. The task packs its queries once, transposed and scaled by scale*log2(e) (the
- * softmax then uses 2^x), then walks the keys in blocks of BK:
+ * softmax then uses 2^x), then walks the keys in blocks of BK (all keys when Nk <= 96):
  *
  *   Kp, Vp <- K[block], V[block]          [BK][d] contiguous copies
  *   St  <- Kp . Qt[:, sub-block]           [BK][QB]  scores, keys x queries
@@ -23,7 +23,7 @@
 
 #include "vmath.h"
 
-#define BK SDC_ATTN_BLOCK_K
+#define BK_MAX SDC_ATTN_BLOCK_K_MAX
 #define QB 48               /* queries per inner sub-block (a multiple of 24) */
 #define QC_MAX 192          /* queries per task, at most (a multiple of QB) */
 
@@ -37,6 +37,7 @@ typedef struct attn_ctx {
     bool causal;
     int avx2;
     int64_t qc, nqc;        /* rows per task, tasks per (b, h) */
+    int64_t bk;             /* keys per block */
     size_t scratch_bytes;
     atomic_int failed;
 } attn_ctx;
@@ -197,6 +198,58 @@ SDC_AVX2 static void softmax_block_avx2(float *st, int64_t nk, int64_t nq, float
     }
 }
 
+/* In-register 8x8 transpose: r[i][j] <- r[j][i]. */
+SDC_AVX2_INLINE void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);     /* a0 b0 c0 d0 | a4.. */
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);     /* a1 b1 c1 d1 | a5.. */
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44); /* a2 ..        | a6.. */
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE); /* a3 ..        | a7.. */
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* Qt[x][r] = q[r][x] * s for whole 8x8 blocks; returns how many rows it covered (a multiple
+ * of 8) and sets *xdone to the columns covered; the caller does the rest. */
+SDC_AVX2 static void pack_q_avx2(const float *q, int64_t ldq, int64_t nrows, int64_t d, float s, float *qt,
+                                 int64_t qcp, int64_t *rdone, int64_t *xdone) {
+    int64_t r0 = 0, x0 = 0;
+    __m256 vs = _mm256_set1_ps(s);
+    for (r0 = 0; r0 + 8 <= nrows; r0 += 8)
+        for (x0 = 0; x0 + 8 <= d; x0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_mul_ps(_mm256_loadu_ps(q + (r0 + i) * ldq + x0), vs);
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_store_ps(qt + (x0 + i) * qcp + r0, r[i]);
+        }
+    *rdone = r0;
+    *xdone = d - d % 8;
+}
+
+/* out[r][x] = Ot[x][r] * inv[r] for whole 8x8 blocks (see pack_q_avx2). */
+SDC_AVX2 static void unpack_o_avx2(const float *ot, int64_t qcp, const float *inv, int64_t nrows, int64_t d,
+                                   float *out, int64_t ldo, int64_t *rdone, int64_t *xdone) {
+    int64_t r0 = 0;
+    for (r0 = 0; r0 + 8 <= nrows; r0 += 8)
+        for (int64_t x0 = 0; x0 + 8 <= d; x0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_load_ps(ot + (x0 + i) * qcp + r0);
+            transpose8(r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(out + (r0 + i) * ldo + x0, _mm256_mul_ps(r[i], _mm256_broadcast_ss(inv + r0 + i)));
+        }
+    *rdone = r0;
+    *xdone = d - d % 8;
+}
+
 #endif /* SDC_HAVE_X86 */
 
 /* ------------------------------------------------------------------------ the task */
@@ -215,13 +268,21 @@ static void attn_task(void *vctx, int64_t task, int thread) {
     float *ot = qt + align16((size_t)(d * c->qc + 8 * d)); /* [d][qcp] */
     float *m = ot + align16((size_t)(d * c->qc + 8 * d));  /* [qcp]    */
     float *l = m + align16((size_t)c->qc + 8);          /* [qcp]    */
-    float *kp = l + align16((size_t)c->qc + 8);         /* [BK][d]  */
-    float *vp = kp + align16((size_t)(BK * d));         /* [BK][d]  */
-    float *st = vp + align16((size_t)(BK * d));         /* [BK][QB] */
+    float *kp = l + align16((size_t)c->qc + 8);         /* [bk][d]  */
+    float *vp = kp + align16((size_t)(BK_MAX * d));     /* [bk][d]  */
+    float *st = vp + align16((size_t)(BK_MAX * d));     /* [bk][QB] */
+    const int64_t BK = c->bk;
 
     const float *qb = c->q + (b * c->Nq + i0) * c->ldq + h * d;
+    for (int64_t r = 0; r < nrows; r++) /* many rows in flight instead of one miss at a time */
+        for (int64_t x = 0; x < d; x += 16) __builtin_prefetch(qb + r * c->ldq + x);
+    int64_t rdone = 0, xdone = 0;
+#if SDC_HAVE_X86
+    if (c->avx2) pack_q_avx2(qb, c->ldq, nrows, d, c->qscale, qt, qcp, &rdone, &xdone);
+#endif
     for (int64_t r = 0; r < qcp; r++)
-        for (int64_t x = 0; x < d; x++) qt[x * qcp + r] = r < nrows ? qb[r * c->ldq + x] * c->qscale : 0.0f;
+        for (int64_t x = r < rdone ? xdone : 0; x < d; x++)
+            qt[x * qcp + r] = r < nrows ? qb[r * c->ldq + x] * c->qscale : 0.0f;
     memset(ot, 0, (size_t)(d * qcp) * sizeof *ot);
     for (int64_t r = 0; r < qcp; r++) { m[r] = -INFINITY; l[r] = 0; }
 
@@ -271,9 +332,15 @@ static void attn_task(void *vctx, int64_t task, int thread) {
 
     float *ob = c->out + (b * c->Nq + i0) * c->ldo + h * d;
     for (int64_t r = 0; r < nrows; r++) {
-        float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
-        for (int64_t x = 0; x < d; x++) ob[r * c->ldo + x] = ot[x * qcp + r] * inv;
+        for (int64_t x = 0; x < d; x += 16) __builtin_prefetch(ob + r * c->ldo + x, 1);
+        m[r] = l[r] > 0 ? 1.0f / l[r] : 0.0f; /* m now holds 1/l */
     }
+    rdone = xdone = 0;
+#if SDC_HAVE_X86
+    if (c->avx2) unpack_o_avx2(ot, qcp, m, nrows, d, ob, c->ldo, &rdone, &xdone);
+#endif
+    for (int64_t r = 0; r < nrows; r++)
+        for (int64_t x = r < rdone ? xdone : 0; x < d; x++) ob[r * c->ldo + x] = ot[x * qcp + r] * m[r];
 }
 
 sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d,
@@ -310,9 +377,10 @@ sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int
     while (qc > QB && B * H * ((Nq + qc - 1) / qc) < 4 * (int64_t)cpu->n_threads) qc /= 2;
     if (qc > Nq) qc = Nq;
     c.qc = qc;
+    c.bk = Nk <= SDC_ATTN_BLOCK_K_MAX ? Nk : SDC_ATTN_BLOCK_K;
     c.nqc = (Nq + qc - 1) / qc;
     c.scratch_bytes = sizeof(float) * (2 * align16((size_t)(d * qc + 8 * d)) + 2 * align16((size_t)qc + 8) +
-                                       2 * align16((size_t)(BK * d)) + align16((size_t)(BK * QB)));
+                                       2 * align16((size_t)(BK_MAX * d)) + align16((size_t)(BK_MAX * QB)));
     for (int t = 0; t < cpu->n_threads; t++)
         if (!sdc_cpu_scratch(cpu, t, c.scratch_bytes)) return SDC_E_NOMEM;
     sdc_pool_for(cpu->pool, B * H * c.nqc, attn_task, &c);

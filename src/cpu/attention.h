@@ -8,9 +8,9 @@
  * columns [h*d, (h+1)*d). `out` must not overlap k or v (it may be exactly q: each task
  * reads its q rows before writing the same rows).
  *
- * Memory is bounded: keys are visited in blocks of SDC_ATTN_BLOCK_K with an online softmax
+ * Memory is bounded: keys are visited in blocks (see SDC_ATTN_BLOCK_K) with an online softmax
  * (running max and sum per query row), so no Nq x Nk score matrix exists; per-thread
- * scratch is O(rows_per_task * d + SDC_ATTN_BLOCK_K * d).
+ * scratch is O(rows_per_task * d + SDC_ATTN_BLOCK_K_MAX * d).
  *
  * causal: key j is visible to query i iff j <= i (top-left aligned, torch's is_causal;
  * CLIP's text encoder uses Nq == Nk == 77). A query row that sees no key outputs zeros.
@@ -27,7 +27,10 @@
 #include "sdc.h"
 #include "cpu.h"
 
-#define SDC_ATTN_BLOCK_K 64  /* keys per online-softmax block (fixed: results depend on it) */
+/* Keys per online-softmax block: all of them when Nk <= SDC_ATTN_BLOCK_K_MAX (cross-attention
+ * over 77 tokens, CLIP), else SDC_ATTN_BLOCK_K. Depends on Nk only, never on threads. */
+#define SDC_ATTN_BLOCK_K 64
+#define SDC_ATTN_BLOCK_K_MAX 96
 
 sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d,
                              const float *q, int64_t ldq, const float *k, int64_t ldk,

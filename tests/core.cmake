@@ -1,2 +1,3 @@
 # Tests of the lead's core modules (tensor types, thread pool).
 sdc_test(test_threadpool)
+sdc_test(test_ops)

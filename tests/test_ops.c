@@ -1,0 +1,184 @@
+/* test_ops.c - the checked op layer over the CPU backend: results against naive fp64 loops
+ * (typed weights and parameters included: Q8_0 weight with an F16 bias, Q4_0-quantized norm
+ * weights as the published files have them), attention on column slices of one fused
+ * projection, sticky errors (a shape mismatch names the op and shapes; later ops do
+ * nothing), arena mark/release reuse, and the .npy dump. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "half.h"
+#include "ops.h"
+#include "quant.h"
+#include "testutil.h"
+
+#define TOL_ATOL 1e-4  /* fp32 accumulation over at most a few hundred terms of O(1) values */
+#define TOL_RTOL 1e-4
+
+static void fill(tu_rng *r, float *x, int64_t n, double s) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(s * tu_rng_normal(r));
+}
+
+static sdc_tensor make_tensor(const char *name, sdc_type t, int ndim, const int64_t *shape, const float *src, void **buf) {
+    sdc_tensor w = {0};
+    w.name = name;
+    w.type = t;
+    w.ndim = ndim;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (w.shape[i] = shape[i]);
+    uint64_t bytes;
+    sdc_type_bytes(t, (uint64_t)n, &bytes);
+    *buf = malloc(bytes);
+    sdc_quantize_row(t, src, *buf, n);
+    w.data = *buf;
+    w.nbytes = bytes;
+    return w;
+}
+
+int main(void) {
+    char err[256];
+    sdc_backend *be = sdc_backend_cpu_new(2, (size_t)1 << 30, err, sizeof err);
+    CHECK_MSG(be != NULL, "%s", err);
+    if (!be) return check_done();
+    sdc_ctx c;
+    sdc_ctx_init(&c, be);
+    tu_rng r = {7};
+
+    /* linear: x [2, 5, 64] · W[48, 64]^T (Q8_0) + b (F16) */
+    {
+        int64_t M = 10, K = 64, N = 48;
+        float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+        fill(&r, x, M * K, 1), fill(&r, w, N * K, 0.2), fill(&r, bias, N, 0.1);
+        void *wb, *bb;
+        int64_t ws[2] = {N, K}, bs[1] = {N};
+        sdc_tensor W = make_tensor("w", SDC_TYPE_Q8_0, 2, ws, w, &wb), Bt = make_tensor("b", SDC_TYPE_F16, 1, bs, bias, &bb);
+        float *wq = malloc(sizeof(float) * N * K), *bq = malloc(sizeof(float) * N);
+        sdc_dequantize_row(SDC_TYPE_Q8_0, wb, wq, N * K);
+        sdc_dequantize_row(SDC_TYPE_F16, bb, bq, N);
+        int64_t xs[3] = {2, 5, K};
+        size_t m0 = sdc_mark(&c);
+        sdc_act X = sdc_from_host(&c, x, 3, xs);
+        sdc_act Y = sdc_linear(&c, X, &W, &Bt);
+        CHECK(Y.ndim == 3 && Y.shape[2] == N);
+        float *want = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = bq[j];
+                for (int64_t k = 0; k < K; k++) s += (double)x[i * K + k] * wq[j * K + k];
+                want[i * N + j] = (float)s;
+            }
+        sdc_to_host(&c, Y, got);
+        CHECK_NEAR(got, want, M * N, TOL_ATOL, TOL_RTOL, "linear q8_0 + f16 bias");
+        sdc_release(&c, m0);
+        CHECK(sdc_mark(&c) == m0);
+        free(x), free(w), free(bias), free(wb), free(bb), free(wq), free(bq), free(want), free(got);
+    }
+
+    /* group norm with Q4_0 gamma (as in --quantize-all files) and fused SiLU, fp64 reference */
+    {
+        int64_t B = 2, C = 64, HW = 9, G = 32;
+        float *x = malloc(sizeof(float) * B * C * HW), *g = malloc(sizeof(float) * C), *bt = malloc(sizeof(float) * C);
+        fill(&r, x, B * C * HW, 2), fill(&r, g, C, 1), fill(&r, bt, C, 0.5);
+        void *gb, *bb;
+        int64_t cs[1] = {C};
+        sdc_tensor Gt = make_tensor("g", SDC_TYPE_Q4_0, 1, cs, g, &gb), Bt = make_tensor("b", SDC_TYPE_F32, 1, cs, bt, &bb);
+        float *gq = malloc(sizeof(float) * C);
+        sdc_dequantize_row(SDC_TYPE_Q4_0, gb, gq, C);
+        int64_t xs[4] = {B, C, 3, 3};
+        sdc_act X = sdc_from_host(&c, x, 4, xs);
+        sdc_act Y = sdc_group_norm(&c, X, (int)G, 1e-5f, &Gt, &Bt, true);
+        float *want = malloc(sizeof(float) * B * C * HW), *got = malloc(sizeof(float) * B * C * HW);
+        int64_t cpg = C / G;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t gi = 0; gi < G; gi++) {
+                double m = 0, v = 0;
+                const float *p = x + (b * C + gi * cpg) * HW;
+                for (int64_t i = 0; i < cpg * HW; i++) m += p[i];
+                m /= (double)(cpg * HW);
+                for (int64_t i = 0; i < cpg * HW; i++) v += (p[i] - m) * (p[i] - m);
+                v /= (double)(cpg * HW);
+                for (int64_t i = 0; i < cpg * HW; i++) {
+                    int64_t ch = gi * cpg + i / HW;
+                    double t = (p[i] - m) / sqrt(v + 1e-5) * gq[ch] + bt[ch];
+                    want[(b * C + gi * cpg) * HW + i] = (float)(t / (1 + exp(-t)));
+                }
+            }
+        sdc_to_host(&c, Y, got);
+        CHECK_NEAR(got, want, B * C * HW, TOL_ATOL, TOL_RTOL, "group_norm q4_0 gamma + silu");
+        free(x), free(g), free(bt), free(gb), free(bb), free(gq), free(want), free(got);
+    }
+
+    /* attention on column slices of a fused [B, N, 3*W] projection, 2 heads, causal */
+    {
+        int64_t B = 2, N = 7, W = 16, H = 2, d = W / H;
+        float *qkv = malloc(sizeof(float) * B * N * 3 * W);
+        fill(&r, qkv, B * N * 3 * W, 1);
+        int64_t s[3] = {B, N, 3 * W};
+        sdc_act QKV = sdc_from_host(&c, qkv, 3, s);
+        sdc_act Y = sdc_attention(&c, QKV, 0, QKV, W, QKV, 2 * W, W, H, true);
+        float *want = malloc(sizeof(float) * B * N * W), *got = malloc(sizeof(float) * B * N * W);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t i = 0; i < N; i++) {
+                    double sc[16], mx = -1e300, den = 0;
+                    for (int64_t j = 0; j <= i; j++) {
+                        double t = 0;
+                        for (int64_t e = 0; e < d; e++)
+                            t += (double)qkv[(b * N + i) * 3 * W + h * d + e] * qkv[(b * N + j) * 3 * W + W + h * d + e];
+                        sc[j] = t / sqrt((double)d);
+                        if (sc[j] > mx) mx = sc[j];
+                    }
+                    for (int64_t j = 0; j <= i; j++) den += (sc[j] = exp(sc[j] - mx));
+                    for (int64_t e = 0; e < d; e++) {
+                        double o = 0;
+                        for (int64_t j = 0; j <= i; j++) o += sc[j] / den * qkv[(b * N + j) * 3 * W + 2 * W + h * d + e];
+                        want[(b * N + i) * W + h * d + e] = (float)o;
+                    }
+                }
+        sdc_to_host(&c, Y, got);
+        CHECK_NEAR(got, want, B * N * W, TOL_ATOL, TOL_RTOL, "causal attention on fused qkv slices");
+        free(qkv), free(want), free(got);
+    }
+
+    /* dump: SDC_DUMP is read at context creation */
+    {
+        const char *dir = tu_tmpdir("test_ops");
+        sdc_ctx dc;
+        setenv("SDC_DUMP", dir, 1);
+        sdc_ctx_init(&dc, be);
+        unsetenv("SDC_DUMP");
+        float v[6] = {1, 2, 3, 4, 5, 6};
+        int64_t s[2] = {2, 3};
+        sdc_act X = sdc_from_host(&dc, v, 2, s);
+        sdc_dump(&dc, "probe.x", sdc_scale(&dc, X, 2.0f));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/probe.x.npy", dir);
+        tu_npy a;
+        char e2[256];
+        CHECK_MSG(tu_npy_load(path, &a, e2, sizeof e2), "%s", e2);
+        CHECK(a.n == 6 && a.ndim == 2 && a.shape[1] == 3 && a.f32 && a.f32[5] == 12.0f);
+        tu_npy_free(&a);
+    }
+
+    /* sticky errors: a mismatch is reported with the op and shapes, later ops are no-ops */
+    {
+        float v[12] = {0};
+        int64_t s[2] = {3, 4}, ws[2] = {5, 6};
+        float w[30] = {0};
+        void *wb;
+        sdc_tensor W = make_tensor("bad.weight", SDC_TYPE_F32, 2, ws, w, &wb);
+        sdc_act X = sdc_from_host(&c, v, 2, s);
+        sdc_act Y = sdc_linear(&c, X, &W, NULL);
+        CHECK(Y.data == NULL);
+        CHECK(sdc_ctx_status(&c) == SDC_E_SHAPE);
+        CHECK_MSG(strstr(c.err, "linear") && strstr(c.err, "bad.weight") && strstr(c.err, "[3,4]"), "%s", c.err);
+        sdc_act Z = sdc_scale(&c, X, 2.0f);
+        CHECK(Z.data == NULL);
+        CHECK(sdc_ctx_status(&c) == SDC_E_SHAPE); /* first error kept */
+        free(wb);
+    }
+    be->ops->free(be);
+    return check_done();
+}

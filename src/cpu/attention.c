@@ -5,11 +5,13 @@
  * transpose. The task packs its queries once, transposed and scaled by scale*log2(e) (the
  * softmax then uses 2^x), then walks the keys in blocks of BK (all keys when Nk <= 96):
  *
- *   Kp, Vp <- K[block], V[block]          [BK][d] contiguous copies
- *   St  <- Kp . Qt[:, sub-block]           [BK][QB]  scores, keys x queries
+ *   St  <- K[block] . Qt[:, sub-block]     [BK][QB]  scores, keys x queries
  *   per query: m_new = max(m, max_j St), alpha = 2^(m - m_new), St <- 2^(St - m_new),
  *              l = l*alpha + sum_j St, Ot *= alpha
- *   Ot  += Vp^T . St                        [d][QB]
+ *   Ot  += V[block]^T . St                  [d][QB]
+ *
+ * K and V are read in place (broadcast loads work at any row stride); the next block's rows
+ * are prefetched while the current one is computed.
  *
  * and finally writes Ot^T / l. Register tiles are 4 keys (or 4 head-dim columns) x 24
  * queries: 12 FMAs per 7 loads. Every output element sees the same operations in the same
@@ -25,7 +27,7 @@
 
 #define BK_MAX SDC_ATTN_BLOCK_K_MAX
 #define QB 48               /* queries per inner sub-block (a multiple of 24) */
-#define QC_MAX 192          /* queries per task, at most (a multiple of QB) */
+#define QC_MAX 256          /* queries per task, at most */
 
 typedef struct attn_ctx {
     sdc_cpu *cpu;
@@ -47,23 +49,23 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats -> 
 /* --------------------------------------------------------------------- scalar twin */
 
 /* St[j][r] = sum_c Kp[j][c] Qt[c][r], j < nk, r < nq. */
-static void st_block_scalar(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st, int64_t nk,
-                            int64_t nq) {
+static void st_block_scalar(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp, float *st,
+                            int64_t nk, int64_t nq) {
     for (int64_t j = 0; j < nk; j++)
         for (int64_t r = 0; r < nq; r++) {
             float acc = 0;
-            for (int64_t c = 0; c < d; c++) acc += kp[j * d + c] * qt[c * qcp + r];
+            for (int64_t c = 0; c < d; c++) acc += kp[j * ldk + c] * qt[c * qcp + r];
             st[j * QB + r] = acc;
         }
 }
 
 /* Ot[c][r] += sum_j Vp[j][c] St[j][r]. */
-static void pv_block_scalar(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
-                            int64_t nq) {
+static void pv_block_scalar(float *ot, int64_t qcp, const float *vp, int64_t ldv, int64_t d, const float *st,
+                            int64_t nk, int64_t nq) {
     for (int64_t c = 0; c < d; c++)
         for (int64_t r = 0; r < nq; r++) {
             float acc = ot[c * qcp + r];
-            for (int64_t j = 0; j < nk; j++) acc += vp[j * d + c] * st[j * QB + r];
+            for (int64_t j = 0; j < nk; j++) acc += vp[j * ldv + c] * st[j * QB + r];
             ot[c * qcp + r] = acc;
         }
 }
@@ -97,8 +99,8 @@ static void softmax_block_scalar(float *st, int64_t nk, int64_t nq, float *m, fl
 #define PIN(x) __asm__("" : "+x"(x))
 
 /* St[0:R][0:8*NV] = Kp[0:R] . Qt[:, 0:8*NV]; R <= 4, NV <= 3 (constants after inlining). */
-SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st,
-                                  const int R, const int NV) {
+SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
+                                  float *st, const int R, const int NV) {
     __m256 acc[4][3];
     for (int r = 0; r < R; r++)
         for (int u = 0; u < NV; u++) acc[r][u] = _mm256_setzero_ps();
@@ -106,7 +108,7 @@ SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t d, const float *qt, i
         __m256 qv[3];
         for (int u = 0; u < NV; u++) { qv[u] = _mm256_load_ps(qt + c * qcp + 8 * u); PIN(qv[u]); }
         for (int r = 0; r < R; r++) {
-            __m256 kb = _mm256_broadcast_ss(kp + r * d + c);
+            __m256 kb = _mm256_broadcast_ss(kp + r * ldk + c);
             for (int u = 0; u < NV; u++) acc[r][u] = _mm256_fmadd_ps(kb, qv[u], acc[r][u]);
         }
     }
@@ -115,8 +117,8 @@ SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t d, const float *qt, i
 }
 
 /* Ot[0:R][0:8*NV] += Vp[:, 0:R]^T . St[:, 0:8*NV] over nk keys. */
-SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
-                                  const int R, const int NV) {
+SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64_t ldv, const float *st,
+                                  int64_t nk, const int R, const int NV) {
     __m256 acc[4][3];
     for (int r = 0; r < R; r++)
         for (int u = 0; u < NV; u++) acc[r][u] = _mm256_load_ps(ot + r * qcp + 8 * u);
@@ -124,7 +126,7 @@ SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64
         __m256 sv[3];
         for (int u = 0; u < NV; u++) { sv[u] = _mm256_load_ps(st + j * QB + 8 * u); PIN(sv[u]); }
         for (int r = 0; r < R; r++) {
-            __m256 vb = _mm256_broadcast_ss(vp + j * d + r);
+            __m256 vb = _mm256_broadcast_ss(vp + j * ldv + r);
             for (int u = 0; u < NV; u++) acc[r][u] = _mm256_fmadd_ps(vb, sv[u], acc[r][u]);
         }
     }
@@ -148,26 +150,26 @@ SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64
     default: break
 
 /* nq is a multiple of 8 (padded queries are zero and their results ignored). */
-SDC_AVX2 static void st_block_avx2(const float *kp, int64_t d, const float *qt, int64_t qcp, float *st, int64_t nk,
-                                   int64_t nq) {
+SDC_AVX2 static void st_block_avx2(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp, float *st,
+                                   int64_t nk, int64_t nq) {
     for (int64_t u0 = 0; u0 < nq; u0 += 24) {
         int nv = (int)((nq - u0) / 8 < 3 ? (nq - u0) / 8 : 3);
         for (int64_t j = 0; j < nk; j += 4) {
             int rr = (int)(nk - j < 4 ? nk - j : 4);
-#define ST_CALL(R_, NV_) st_tile_avx2(kp + j * d, d, qt + u0, qcp, st + j * QB + u0, R_, NV_)
+#define ST_CALL(R_, NV_) st_tile_avx2(kp + j * ldk, ldk, d, qt + u0, qcp, st + j * QB + u0, R_, NV_)
             switch (rr * 4 + nv) { TILE_CASES(ST_CALL); }
 #undef ST_CALL
         }
     }
 }
 
-SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int64_t d, const float *st, int64_t nk,
-                                   int64_t nq) {
+SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int64_t ldv, int64_t d, const float *st,
+                                   int64_t nk, int64_t nq) {
     for (int64_t u0 = 0; u0 < nq; u0 += 24) {
         int nv = (int)((nq - u0) / 8 < 3 ? (nq - u0) / 8 : 3);
         for (int64_t c = 0; c < d; c += 4) {
             int rr = (int)(d - c < 4 ? d - c : 4);
-#define PV_CALL(R_, NV_) pv_tile_avx2(ot + c * qcp + u0, qcp, vp + c, d, st + u0, nk, R_, NV_)
+#define PV_CALL(R_, NV_) pv_tile_avx2(ot + c * qcp + u0, qcp, vp + c, ldv, st + u0, nk, R_, NV_)
             switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
 #undef PV_CALL
         }
@@ -268,9 +270,7 @@ static void attn_task(void *vctx, int64_t task, int thread) {
     float *ot = qt + align16((size_t)(d * c->qc + 8 * d)); /* [d][qcp] */
     float *m = ot + align16((size_t)(d * c->qc + 8 * d));  /* [qcp]    */
     float *l = m + align16((size_t)c->qc + 8);          /* [qcp]    */
-    float *kp = l + align16((size_t)c->qc + 8);         /* [bk][d]  */
-    float *vp = kp + align16((size_t)(BK_MAX * d));     /* [bk][d]  */
-    float *st = vp + align16((size_t)(BK_MAX * d));     /* [bk][QB] */
+    float *st = l + align16((size_t)c->qc + 8);         /* [bk][QB] */
     const int64_t BK = c->bk;
 
     const float *qb = c->q + (b * c->Nq + i0) * c->ldq + h * d;
@@ -299,20 +299,17 @@ static void attn_task(void *vctx, int64_t task, int thread) {
                 __builtin_prefetch(kbase + j * c->ldk + x);
                 __builtin_prefetch(vbase + j * c->ldv + x);
             }
-        for (int64_t j = 0; j < nkb; j++) {
-            memcpy(kp + j * d, kbase + (kb + j) * c->ldk, (size_t)d * sizeof *kp);
-            memcpy(vp + j * d, vbase + (kb + j) * c->ldv, (size_t)d * sizeof *vp);
-        }
+        const float *kblk = kbase + kb * c->ldk, *vblk = vbase + kb * c->ldv;
         for (int64_t r0 = 0; r0 < qcp; r0 += QB) {
             int64_t nq = qcp - r0 < QB ? qcp - r0 : QB;       /* padded, multiple of 8 */
             int64_t nr = nrows - r0 < nq ? nrows - r0 : nq;   /* real queries */
             int64_t g0 = i0 + r0; /* global index of the sub-block's first query */
             if (c->causal && kb > g0 + nr - 1) continue;      /* fully masked: an exact no-op */
 #if SDC_HAVE_X86
-            if (c->avx2) st_block_avx2(kp, d, qt + r0, qcp, st, nkb, nq);
+            if (c->avx2) st_block_avx2(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
             else
 #endif
-                st_block_scalar(kp, d, qt + r0, qcp, st, nkb, nq);
+                st_block_scalar(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
             if (c->causal) /* key kb+j is hidden from query g0+r when kb+j > g0+r */
                 for (int64_t j = 0; j < nkb; j++) {
                     int64_t hide = kb + j - g0; /* queries r < hide are masked */
@@ -321,12 +318,12 @@ static void attn_task(void *vctx, int64_t task, int thread) {
 #if SDC_HAVE_X86
             if (c->avx2) {
                 softmax_block_avx2(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d);
-                pv_block_avx2(ot + r0, qcp, vp, d, st, nkb, nq);
+                pv_block_avx2(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
                 continue;
             }
 #endif
             softmax_block_scalar(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d);
-            pv_block_scalar(ot + r0, qcp, vp, d, st, nkb, nq);
+            pv_block_scalar(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
         }
     }
 
@@ -371,16 +368,16 @@ sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int
 #if SDC_HAVE_X86
     c.avx2 = cpu->isa >= SDC_ISA_AVX2;
 #endif
-    /* Rows per task: up to QC_MAX (amortises packing K), fewer when that leaves threads idle.
-     * The split does not change any result. */
-    int64_t qc = QC_MAX;
-    while (qc > QB && B * H * ((Nq + qc - 1) / qc) < 4 * (int64_t)cpu->n_threads) qc /= 2;
-    if (qc > Nq) qc = Nq;
+    /* Rows per task: up to QC_MAX (K and V are re-read once per task), split evenly, and
+     * smaller when that would leave threads idle. The split does not change any result. */
+    int64_t nch = (Nq + QC_MAX - 1) / QC_MAX;
+    while (B * H * nch < 4 * (int64_t)cpu->n_threads && Nq / (2 * nch) >= QB) nch *= 2;
+    int64_t qc = ((Nq + nch - 1) / nch + 7) & ~(int64_t)7;
     c.qc = qc;
     c.bk = Nk <= SDC_ATTN_BLOCK_K_MAX ? Nk : SDC_ATTN_BLOCK_K;
     c.nqc = (Nq + qc - 1) / qc;
     c.scratch_bytes = sizeof(float) * (2 * align16((size_t)(d * qc + 8 * d)) + 2 * align16((size_t)qc + 8) +
-                                       2 * align16((size_t)(BK_MAX * d)) + align16((size_t)(BK_MAX * QB)));
+                                       align16((size_t)(BK_MAX * QB)));
     for (int t = 0; t < cpu->n_threads; t++)
         if (!sdc_cpu_scratch(cpu, t, c.scratch_bytes)) return SDC_E_NOMEM;
     sdc_pool_for(cpu->pool, B * H * c.nqc, attn_task, &c);

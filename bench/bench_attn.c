@@ -192,15 +192,22 @@ int main(int argc, char **argv) {
     double peak = 0, peak_wall = 0;
 #if SDC_HAVE_X86
     if (cpu->isa >= SDC_ISA_AVX2) {
+        /* best of 9 (least disturbed) rather than the median: the peak is what the cores
+         * can do, so "% of peak" below is a conservative figure. */
         peak_ctx pc = {.iters = 5000000};
-        timing t = time_it(cpu, peak_run, &pc, 9);
         double flops = (double)cpu->n_threads * pc.iters * 10 * 16;
-        peak = flops / t.cpu * cpu->n_threads * 1e-9;
-        peak_wall = flops / t.wall * 1e-9;
+        peak_run(cpu, &pc);
+        for (int r = 0; r < 9; r++) {
+            double w0 = now(), c0 = cpu_now();
+            peak_run(cpu, &pc);
+            double pc_cpu = cpu_now() - c0, pc_wall = now() - w0;
+            if (flops / pc_cpu * cpu->n_threads * 1e-9 > peak) peak = flops / pc_cpu * cpu->n_threads * 1e-9;
+            if (flops / pc_wall * 1e-9 > peak_wall) peak_wall = flops / pc_wall * 1e-9;
+        }
     }
 #endif
     printf("threads %d, isa %s, repeats %d (medians)\n", cpu->n_threads, sdc_isa_name(cpu->isa), reps);
-    printf("fp32 FMA peak (AVX2 FMA loop on all threads): %.1f GFLOP/s per busy CPU time, %.1f GFLOP/s wall\n\n",
+    printf("fp32 FMA peak (AVX2 FMA loop on all threads, best of 9): %.1f GFLOP/s per busy CPU time, %.1f GFLOP/s wall\n\n",
            peak, peak_wall);
     printf("| op | shape | ms (wall) | GFLOP/s (wall) | GFLOP/s (busy) | %% of peak (busy) |\n");
     printf("|---|---|---:|---:|---:|---:|\n");

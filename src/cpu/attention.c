@@ -10,10 +10,9 @@
  *              l = l*alpha + sum_j St, Ot *= alpha
  *   Ot  += V[block]^T . St                  [d][QB]
  *
- * K and V are read in place (broadcast loads work at any row stride); the next block's rows
- * are prefetched while the current one is computed.
- *
- * and finally writes Ot^T / l. Register tiles are 4 keys (or 4 head-dim columns) x 24
+ * and finally writes Ot^T / l. K and V are read in place (broadcast loads work at any row
+ * stride); the next block's rows are prefetched while the current one is computed. Q and O
+ * go through 8x8 AVX2 transposes. Register tiles are 4 keys (or 4 head-dim columns) x 24
  * queries: 12 FMAs per 7 loads. Every output element sees the same operations in the same
  * order whatever the chunking, so results do not depend on the thread count.
  */
@@ -48,7 +47,7 @@ static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats -> 
 
 /* --------------------------------------------------------------------- scalar twin */
 
-/* St[j][r] = sum_c Kp[j][c] Qt[c][r], j < nk, r < nq. */
+/* St[j][r] = sum_c K[j][c] Qt[c][r], j < nk, r < nq (K rows ldk apart). */
 static void st_block_scalar(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp, float *st,
                             int64_t nk, int64_t nq) {
     for (int64_t j = 0; j < nk; j++)
@@ -59,7 +58,7 @@ static void st_block_scalar(const float *kp, int64_t ldk, int64_t d, const float
         }
 }
 
-/* Ot[c][r] += sum_j Vp[j][c] St[j][r]. */
+/* Ot[c][r] += sum_j V[j][c] St[j][r] (V rows ldv apart). */
 static void pv_block_scalar(float *ot, int64_t qcp, const float *vp, int64_t ldv, int64_t d, const float *st,
                             int64_t nk, int64_t nq) {
     for (int64_t c = 0; c < d; c++)
@@ -98,7 +97,7 @@ static void softmax_block_scalar(float *st, int64_t nk, int64_t nq, float *m, fl
  * of every FMA, which would make the tiles load-bound). */
 #define PIN(x) __asm__("" : "+x"(x))
 
-/* St[0:R][0:8*NV] = Kp[0:R] . Qt[:, 0:8*NV]; R <= 4, NV <= 3 (constants after inlining). */
+/* St[0:R][0:8*NV] = K[0:R] . Qt[:, 0:8*NV]; R <= 4, NV <= 3 (constants after inlining). */
 SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
                                   float *st, const int R, const int NV) {
     __m256 acc[4][3];
@@ -116,7 +115,7 @@ SDC_AVX2_INLINE void st_tile_avx2(const float *kp, int64_t ldk, int64_t d, const
         for (int u = 0; u < NV; u++) _mm256_store_ps(st + r * QB + 8 * u, acc[r][u]);
 }
 
-/* Ot[0:R][0:8*NV] += Vp[:, 0:R]^T . St[:, 0:8*NV] over nk keys. */
+/* Ot[0:R][0:8*NV] += V[:, 0:R]^T . St[:, 0:8*NV] over nk keys. */
 SDC_AVX2_INLINE void pv_tile_avx2(float *ot, int64_t qcp, const float *vp, int64_t ldv, const float *st,
                                   int64_t nk, const int R, const int NV) {
     __m256 acc[4][3];

@@ -55,8 +55,8 @@ sdc_status sdc_merges_load(const char *path, sdc_merges *out, char *err, size_t 
         size_t l = strlen(p);
         if (l && p[l - 1] == '\r') p[--l] = '\0';
         line++;
-        if (line == 1 && strncmp(p, "#version", 8) == 0) {
-            /* header */
+        if (line == 1 && strstr(p, "#version")) {
+            /* header: "#version: 0.2" (merges.txt) or "bpe_simple_vocab_16e6.txt#version: 0.2" */
         } else if (l) {
             char *sp = strchr(p, ' ');
             if (!sp || sp == p || !sp[1] || strchr(sp + 1, ' ')) {

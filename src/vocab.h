@@ -17,7 +17,7 @@ typedef struct sdc_merges {
     char *storage; /* backing memory */
 } sdc_merges;
 
-/* Loads the merges used by CLIP (skipping a "#version" first line). Each rule must be two
+/* Loads the merges used by CLIP (skipping a first line that holds "#version"). Each rule must be two
  * space-separated symbols. */
 sdc_status sdc_merges_load(const char *path, sdc_merges *out, char *err, size_t errlen);
 void sdc_merges_free(sdc_merges *m);

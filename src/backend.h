@@ -75,6 +75,12 @@ typedef struct sdc_backend_ops {
     sdc_status (*timestep_embedding)(sdc_backend *be, const float *t, int64_t n, int64_t dim, sdc_act *y);
     /* y [n, D] = rows ids[i] of table [V, D] */
     sdc_status (*embed)(sdc_backend *be, const sdc_tensor *table, const int32_t *ids, int64_t n, sdc_act *y);
+    /* x [B, M, N] -> y [B, N, M] (swaps the last two dimensions; NCHW <-> tokens) */
+    sdc_status (*transpose)(sdc_backend *be, const sdc_act *x, sdc_act *y);
+    /* x [B, C, H, W] -> y [B, C, Ho, Wo], nearest neighbour as torch's F.interpolate(size=):
+     * source row = dst when Ho == H, dst / 2 when Ho == 2H, else min(floor(dst * (float)H / Ho), H - 1)
+     * computed in float (the same for columns) */
+    sdc_status (*upsample_nearest)(sdc_backend *be, const sdc_act *x, sdc_act *y);
 } sdc_backend_ops;
 
 struct sdc_backend {

@@ -314,6 +314,35 @@ sdc_act sdc_upsample2x(sdc_ctx *c, sdc_act x) {
     return run(c, "upsample2x", c->be->ops->upsample2x(c->be, &x, &y), y);
 }
 
+sdc_act sdc_upsample_nearest(sdc_ctx *c, sdc_act x, int64_t Ho, int64_t Wo) {
+    if (!ok_in(c, "upsample_nearest", 1, &x)) return NONE;
+    if (x.ndim != 4 || Ho < 1 || Wo < 1) {
+        char xs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "upsample_nearest: input %s to %lldx%lld not supported", shp(&x, xs, sizeof xs),
+                     (long long)Ho, (long long)Wo);
+        return NONE;
+    }
+    sdc_act y = sdc_new4(c, x.shape[0], x.shape[1], Ho, Wo);
+    if (!y.data) return NONE;
+    return run(c, "upsample_nearest", c->be->ops->upsample_nearest(c->be, &x, &y), y);
+}
+
+sdc_act sdc_transpose(sdc_ctx *c, sdc_act x) {
+    if (!ok_in(c, "transpose", 1, &x)) return NONE;
+    if (x.ndim != 2 && x.ndim != 3) {
+        char xs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "transpose: input %s is not [B, M, N] or [M, N]", shp(&x, xs, sizeof xs));
+        return NONE;
+    }
+    int64_t shape[SDC_ACT_MAX_DIMS];
+    memcpy(shape, x.shape, sizeof shape);
+    shape[x.ndim - 2] = x.shape[x.ndim - 1];
+    shape[x.ndim - 1] = x.shape[x.ndim - 2];
+    sdc_act y = sdc_new(c, x.ndim, shape);
+    if (!y.data) return NONE;
+    return run(c, "transpose", c->be->ops->transpose(c->be, &x, &y), y);
+}
+
 sdc_act sdc_concat(sdc_ctx *c, sdc_act a, sdc_act b) {
     sdc_act in[2] = {a, b};
     if (!ok_in(c, "concat", 2, in)) return NONE;

@@ -62,6 +62,11 @@ sdc_act sdc_add(sdc_ctx *c, sdc_act a, sdc_act b);       /* b same shape, or [B,
 sdc_act sdc_mul(sdc_ctx *c, sdc_act a, sdc_act b);
 sdc_act sdc_scale(sdc_ctx *c, sdc_act x, float s);
 sdc_act sdc_upsample2x(sdc_ctx *c, sdc_act x);
+/* x [B, C, H, W] -> [B, C, Ho, Wo], nearest (torch F.interpolate(size=(Ho, Wo)), mode
+ * "nearest"): diffusers' upsampler when a latent side is not a multiple of 8. */
+sdc_act sdc_upsample_nearest(sdc_ctx *c, sdc_act x, int64_t Ho, int64_t Wo);
+/* [B, M, N] -> [B, N, M] ([M, N] -> [N, M]): NCHW seen as [B, C, HW] <-> tokens [B, HW, C]. */
+sdc_act sdc_transpose(sdc_ctx *c, sdc_act x);
 sdc_act sdc_concat(sdc_ctx *c, sdc_act a, sdc_act b);   /* along dim 1 */
 sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim);
 sdc_act sdc_embed(sdc_ctx *c, const sdc_tensor *table, const int32_t *ids, int64_t n);

@@ -142,6 +142,56 @@ int main(void) {
         free(qkv), free(want), free(got);
     }
 
+    /* transpose [B, M, N] -> [B, N, M] (sizes not multiples of the tile) and [M, N] */
+    {
+        int64_t B = 2, M = 37, N = 45;
+        float *x = malloc(sizeof(float) * B * M * N), *got = malloc(sizeof(float) * B * M * N);
+        fill(&r, x, B * M * N, 1);
+        int64_t s3[3] = {B, M, N}, s2[2] = {M, N};
+        size_t m0 = sdc_mark(&c);
+        sdc_act T = sdc_transpose(&c, sdc_from_host(&c, x, 3, s3));
+        CHECK(T.ndim == 3 && T.shape[0] == B && T.shape[1] == N && T.shape[2] == M);
+        sdc_to_host(&c, T, got);
+        int64_t bad = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) bad += got[(b * N + j) * M + i] != x[(b * M + i) * N + j];
+        CHECK_MSG(bad == 0, "transpose [2,37,45]: %lld values misplaced", (long long)bad);
+        sdc_act T2 = sdc_transpose(&c, sdc_from_host(&c, x, 2, s2));
+        CHECK(T2.ndim == 2 && T2.shape[0] == N && T2.shape[1] == M);
+        sdc_to_host(&c, T2, got);
+        bad = 0;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) bad += got[j * M + i] != x[i * N + j];
+        CHECK_MSG(bad == 0, "transpose [37,45]: %lld values misplaced", (long long)bad);
+        sdc_release(&c, m0);
+        free(x), free(got);
+    }
+
+    /* nearest upsampling to a size: torch's indices (2 -> 3 rows: 0 0 1; 3 -> 5 cols:
+     * floor(j * 0.6) = 0 0 1 1 2), and the 2x case equals upsample2x */
+    {
+        float x[2 * 2 * 3], got[2 * 3 * 5];
+        for (int i = 0; i < 12; i++) x[i] = (float)i;
+        int64_t s[4] = {1, 2, 2, 3};
+        size_t m0 = sdc_mark(&c);
+        sdc_act X = sdc_from_host(&c, x, 4, s);
+        sdc_act Y = sdc_upsample_nearest(&c, X, 3, 5);
+        CHECK(Y.ndim == 4 && Y.shape[1] == 2 && Y.shape[2] == 3 && Y.shape[3] == 5);
+        sdc_to_host(&c, Y, got);
+        const int ri[3] = {0, 0, 1}, ci[5] = {0, 0, 1, 1, 2};
+        int bad = 0;
+        for (int ch = 0; ch < 2; ch++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 5; j++) bad += got[(ch * 3 + i) * 5 + j] != x[(ch * 2 + ri[i]) * 3 + ci[j]];
+        CHECK_MSG(bad == 0, "upsample_nearest 2x3 -> 3x5: %d values wrong", bad);
+        float a[2 * 4 * 6], b2[2 * 4 * 6];
+        sdc_to_host(&c, sdc_upsample_nearest(&c, X, 4, 6), a);
+        sdc_to_host(&c, sdc_upsample2x(&c, X), b2);
+        CHECK(memcmp(a, b2, sizeof a) == 0);
+        sdc_release(&c, m0);
+    }
+
     /* dump: SDC_DUMP is read at context creation */
     {
         const char *dir = tu_tmpdir("test_ops");

@@ -178,6 +178,55 @@ static sdc_status cpu_embed(sdc_backend *be, const sdc_tensor *table, const int3
     return sdc_cpu_embed(CB(be)->cpu, table->type, table->data, table->shape[0], table->shape[1], n, ids, y->data);
 }
 
+/* transpose: tasks of TR_TILE source rows of one batch element; inside, TR_TILE x TR_TILE
+ * tiles so both sides stream through the cache. A pure copy: any order is exact. */
+#define TR_TILE 32
+typedef struct { const float *x; float *y; int64_t M, N, tiles_m; } tr_ctx;
+static void tr_task(void *ctx, int64_t task, int thread) {
+    (void)thread;
+    const tr_ctx *t = ctx;
+    int64_t b = task / t->tiles_m, i0 = (task % t->tiles_m) * TR_TILE;
+    int64_t i1 = i0 + TR_TILE < t->M ? i0 + TR_TILE : t->M;
+    const float *x = t->x + b * t->M * t->N;
+    float *y = t->y + b * t->M * t->N;
+    for (int64_t j0 = 0; j0 < t->N; j0 += TR_TILE) {
+        int64_t j1 = j0 + TR_TILE < t->N ? j0 + TR_TILE : t->N;
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t i = i0; i < i1; i++) y[j * t->M + i] = x[i * t->N + j];
+    }
+}
+static sdc_status cpu_transpose(sdc_backend *be, const sdc_act *x, sdc_act *y) {
+    int64_t M = x->shape[x->ndim - 2], N = x->shape[x->ndim - 1], B = nelem(x) / (M * N);
+    tr_ctx t = {x->data, y->data, M, N, (M + TR_TILE - 1) / TR_TILE};
+    sdc_pool_for(CB(be)->cpu->pool, B * t.tiles_m, tr_task, &t);
+    return SDC_OK;
+}
+
+/* torch upsample_nearest2d's source index (aten/src/ATen/native/UpSample.h nearest_idx) */
+static int64_t nearest_src(int64_t dst, int64_t in, int64_t out) {
+    if (out == in) return dst;
+    if (out == 2 * in) return dst >> 1;
+    float scale = (float)in / (float)out;
+    int64_t s = (int64_t)floorf((float)dst * scale);
+    return s < in - 1 ? s : in - 1;
+}
+typedef struct { const float *x; float *y; int64_t H, W, Ho, Wo; } up_ctx;
+static void up_task(void *ctx, int64_t plane, int thread) {
+    (void)thread;
+    const up_ctx *u = ctx;
+    const float *x = u->x + plane * u->H * u->W;
+    float *y = u->y + plane * u->Ho * u->Wo;
+    for (int64_t i = 0; i < u->Ho; i++) {
+        const float *xr = x + nearest_src(i, u->H, u->Ho) * u->W;
+        for (int64_t j = 0; j < u->Wo; j++) y[i * u->Wo + j] = xr[nearest_src(j, u->W, u->Wo)];
+    }
+}
+static sdc_status cpu_upsample_nearest(sdc_backend *be, const sdc_act *x, sdc_act *y) {
+    up_ctx u = {x->data, y->data, x->shape[2], x->shape[3], y->shape[2], y->shape[3]};
+    sdc_pool_for(CB(be)->cpu->pool, x->shape[0] * x->shape[1], up_task, &u);
+    return SDC_OK;
+}
+
 static const sdc_backend_ops CPU_OPS = {
     .name = "cpu",
     .free = cpu_free,
@@ -201,6 +250,8 @@ static const sdc_backend_ops CPU_OPS = {
     .concat = cpu_concat,
     .timestep_embedding = cpu_timestep_embedding,
     .embed = cpu_embed,
+    .transpose = cpu_transpose,
+    .upsample_nearest = cpu_upsample_nearest,
 };
 
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen) {

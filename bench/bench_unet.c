@@ -1,0 +1,127 @@
+/* bench_unet.c - one CFG step of the SD 1.x UNet (batch 2: uncond + cond) per model file.
+ *
+ *   bench_unet [-s LATENT] [-t THREADS] [-n RUNS] MODEL...      (default 64x64 = 512x512, all cores, 1 run)
+ *
+ * Each model file runs in its own child process, so the peak RSS printed (getrusage
+ * ru_maxrss: mapped weights touched + activations + scratch) is that file's alone. A small
+ * 8x8 warm-up forward first faults the weights in from the page cache and grows the kernels'
+ * scratch; the timed runs then allocate nothing. Inputs are N(0,1) noise and a random context:
+ * timing does not depend on values. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "ops.h"
+#include "unet.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *randn(int64_t n, uint64_t seed) {
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i += 2) { /* Box-Muller over a xorshift */
+        double u[2];
+        for (int k = 0; k < 2; k++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            u[k] = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+        }
+        double r = sqrt(-2 * log(u[0]));
+        x[i] = (float)(r * cos(6.283185307179586 * u[1]));
+        if (i + 1 < n) x[i + 1] = (float)(r * sin(6.283185307179586 * u[1]));
+    }
+    return x;
+}
+
+/* one forward; returns seconds, or -1 on failure */
+static double step(sdc_backend *be, const sdc_unet *u, int64_t h, int64_t w) {
+    sdc_ctx c;
+    sdc_ctx_init(&c, be);
+    int64_t xs[4] = {2, sdc_unet_in_channels(u), h, w}, cs[3] = {2, 77, 768};
+    float *x = randn(xs[0] * xs[1] * h * w, 1), *ctx = randn(2 * 77 * 768, 2), t[2] = {500.0f, 500.0f};
+    size_t m = sdc_mark(&c);
+    sdc_act X = sdc_from_host(&c, x, 4, xs), C = sdc_from_host(&c, ctx, 3, cs);
+    double t0 = now();
+    sdc_unet_forward(&c, u, X, t, C);
+    be->ops->sync(be);
+    double dt = now() - t0;
+    sdc_release(&c, m);
+    free(x), free(ctx);
+    if (sdc_ctx_status(&c) != SDC_OK) {
+        fprintf(stderr, "forward failed: %s\n", c.err);
+        return -1;
+    }
+    return dt;
+}
+
+static int bench_file(const char *path, int64_t size, int threads, int runs) {
+    char err[1024] = "";
+    sdc_model *m = NULL;
+    sdc_unet *u = NULL;
+    if (sdc_model_open(path, &m, err, sizeof err) != SDC_OK || sdc_unet_load(m, &u, err, sizeof err) != SDC_OK) {
+        fprintf(stderr, "%s: %s\n", path, err);
+        sdc_model_free(m);
+        return 1;
+    }
+    sdc_backend *be = sdc_backend_cpu_new(threads, (size_t)32 << 30, err, sizeof err);
+    if (!be) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    const sdc_tensor *q = sdc_model_get(m, SDC_PREFIX_UNET "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight");
+    double warm = step(be, u, 8, 8), best = 1e30, sum = 0;
+    for (int i = 0; i < runs && warm >= 0; i++) {
+        double s = step(be, u, size, size);
+        if (s < 0) return 1;
+        sum += s;
+        if (s < best) best = s;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    /* 2 x ~0.80 TFLOP at 64x64 (DESIGN.md), scaled by area for other sizes (attention grows faster) */
+    double tflop = 1.6 * (double)(size * size) / 4096.0;
+    printf("%-48s %-5s latent %lldx%lld batch 2: best %.2f s, mean %.2f s over %d (warm-up 8x8 %.2f s), "
+           "~%.0f GFLOP/s, arena peak %.0f MiB, peak RSS %.0f MiB\n",
+           path, q ? sdc_type_name(q->type) : "?", (long long)size, (long long)size, best, sum / runs, runs, warm,
+           tflop * 1e3 / best, (double)be->ops->peak(be) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
+    be->ops->free(be);
+    sdc_unet_free(u);
+    sdc_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int64_t size = 64;
+    int threads = 0, runs = 1, opt;
+    while ((opt = getopt(argc, argv, "s:t:n:")) != -1) {
+        if (opt == 's') size = atoll(optarg);
+        else if (opt == 't') threads = atoi(optarg);
+        else if (opt == 'n') runs = atoi(optarg);
+        else break;
+    }
+    if (optind >= argc || size < 1 || runs < 1) {
+        fprintf(stderr, "usage: %s [-s LATENT] [-t THREADS] [-n RUNS] MODEL...\n", argv[0]);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int r = bench_file(argv[i], size, threads, runs);
+            fflush(stdout);
+            _exit(r);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) rc = 1;
+    }
+    return rc;
+}

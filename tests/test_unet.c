@@ -5,6 +5,8 @@
  *   - an odd latent size (12x20: downsampling gives 6x10, 3x5, 2x3, so the upsamplers go to
  *     the skips' sizes) runs, is finite and batch-independent: each batch element computed
  *     alone equals its slice of the batched result bit for bit;
+ *   - the 9-channel inpainting variant (conv_in widened with zero weights, built in memory)
+ *     reproduces the 4-channel golden;
  *   - Q8_0 and Q4_0 (--quantize-all) files: the output equals the output on an F32 file holding
  *     exactly the dequantized weights (the quantized file converted back with type f32) to
  *     rel L2 1e-4; each type's error against the F16 result is printed, not asserted.
@@ -230,6 +232,60 @@ int main(void) {
         }
         free(both), free(x);
     }
+
+    /* inpainting variant: the same weights with conv_in widened to 9 input channels whose
+     * extra 5 have zero weights, built in memory; fed [x, random mask/masked latent] it must
+     * give the 4-channel golden (zero weights add exact zeros; only the conv's summation
+     * blocking may change, so rel L2 1e-4 rather than bit-identity) */
+#ifndef SANITIZED
+    {
+        int nt = sdc_model_tensor_count(m);
+        sdc_tensor *ts = calloc((size_t)nt, sizeof *ts);
+        const char *cin = SDC_PREFIX_UNET "input_blocks.0.0.weight";
+        uint16_t *w9 = NULL;
+        for (int i = 0; i < nt; i++) {
+            sdc_tensor_info ti;
+            sdc_model_tensor_info(m, i, &ti);
+            ts[i] = *sdc_model_get(m, ti.name);
+            ts[i].name = ti.name;
+            if (strcmp(ti.name, cin) == 0 && ts[i].type == SDC_TYPE_F16 && ts[i].shape[1] == 4) {
+                w9 = calloc(320 * 9 * 9, sizeof *w9);
+                const uint16_t *w4 = ts[i].data;
+                for (int o = 0; o < 320; o++) memcpy(w9 + o * 81, w4 + o * 36, 36 * sizeof *w9);
+                ts[i].shape[1] = 9;
+                ts[i].data = w9;
+                ts[i].nbytes = 320 * 81 * sizeof *w9;
+            }
+        }
+        CHECK_MSG(w9 != NULL, "%s is not an F16 [320,4,3,3] tensor", cin);
+        sdc_model *m9 = NULL;
+        sdc_unet *u9 = NULL;
+        if (w9 && sdc_model_open_tensors(ts, nt, &m9, err, sizeof err) == SDC_OK &&
+            sdc_model_check(m9, err, sizeof err) == SDC_OK && sdc_unet_load(m9, &u9, err, sizeof err) == SDC_OK) {
+            CHECK(sdc_model_arch(m9) == SDC_ARCH_SD1_INPAINT);
+            CHECK(sdc_unet_in_channels(u9) == 9);
+            int64_t s9[4] = {2, 9, xs[2], xs[3]}, hw = xs[2] * xs[3];
+            float *x9 = malloc((size_t)(2 * 9 * hw) * sizeof *x9);
+            tu_rng r = {9};
+            for (int b = 0; b < 2; b++)
+                for (int64_t i = 0; i < 9 * hw; i++)
+                    x9[b * 9 * hw + i] = i < 4 * hw ? xa.f32[b * 4 * hw + i] : (float)tu_rng_normal(&r);
+            tu_npy want;
+            float t2[2] = {999.0f, 999.0f};
+            float *got = run(be2, u9, x9, s9, t2, ca.f32, cs, NULL);
+            if (got && load_npy("refs/unet/eps_16_t999.npy", &want)) {
+                CHECK_REL_L2(got, want.f32, n, TOL_REL_L2, "inpaint (9 ch, zero extra weights) t=999");
+                tu_npy_free(&want);
+            }
+            free(got), free(x9);
+        } else {
+            CHECK_MSG(0, "9-channel model: %s", err);
+        }
+        sdc_unet_free(u9);
+        sdc_model_free(m9);
+        free(w9), free(ts);
+    }
+#endif
 
     /* quantized files against their dequantized weights; quantization error vs F16 */
 #ifdef SANITIZED

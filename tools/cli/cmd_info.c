@@ -1,6 +1,7 @@
 /* cmd_info.c - `sdc info MODEL [--json]`: format, detected architecture, the result of the
  * load-time check, tensor count and bytes per type per component, metadata, and whether the
- * file carries an alphas_cumprod schedule. */
+ * file carries an alphas_cumprod schedule. `sdc info IMAGE.png [--json]`: the image's
+ * generation parameters (A1111's "parameters" text chunk). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,43 @@ static int print_json(const char *path, const sdc_model *m, sdc_status check, co
     return 0;
 }
 
+static bool is_png(const char *path) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    bool ok = fread(b, 1, 8, f) == 8 && memcmp(b, sig, 8) == 0;
+    fclose(f);
+    return ok;
+}
+
+/* Prints a PNG's "parameters" text (exit 1 when it has none). */
+static int info_png(const char *path, bool json) {
+    char err[1024] = "";
+    char *text = NULL;
+    if (sdc_png_read_text(path, "parameters", &text, err, sizeof err) != SDC_OK) {
+        fprintf(stderr, "sdc info: %s\n", err);
+        return CLI_EXIT_FAIL;
+    }
+    if (!text) {
+        fprintf(stderr, "sdc info: %s: no generation parameters (no \"parameters\" text chunk)\n", path);
+        return CLI_EXIT_FAIL;
+    }
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "file", path);
+        cJSON_AddStringToObject(root, "parameters", text);
+        char *txt = cJSON_Print(root);
+        if (txt) puts(txt);
+        free(txt);
+        cJSON_Delete(root);
+    } else {
+        puts(text);
+    }
+    sdc_free(text);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     bool json = false;
@@ -135,6 +173,8 @@ int cmd_info(int argc, char **argv) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: sdc info MODEL [--json]\n"
+                   "       sdc info IMAGE.png [--json]\n"
+                   "For an image: prints its generation parameters (A1111 infotext) back.\n"
                    "Prints a model's format, detected architecture, load check, tensor counts and bytes\n"
                    "per type per component (clip, unet, vae, other), metadata, and alphas_cumprod.\n");
             return 0;
@@ -151,6 +191,7 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "usage: sdc info MODEL [--json]\n");
         return CLI_EXIT_USAGE;
     }
+    if (is_png(path)) return info_png(path, json);
     char err[1024] = "";
     sdc_model *m = NULL;
     sdc_status st = sdc_model_open(path, &m, err, sizeof err);

@@ -13,21 +13,14 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: sdc [generate] -m MODEL -p PROMPT [-o OUT.png] [options]   text-to-image\n"
             "       sdc info MODEL [--json]                                   describe a model file\n"
+            "       sdc info IMAGE.png                                        an image's generation parameters\n"
             "       sdc convert IN OUT.gguf --type TYPE [--quantize-all] [--vocab FILE]\n"
             "       sdc --version | --help\n"
             "\n"
             "MODEL: a GGUF file, a .safetensors checkpoint, or a diffusers folder.\n"
-            "Run 'sdc COMMAND --help' for a command's options.\n");
-}
-
-static int cmd_generate(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr,
-            "sdc: text-to-image is not available yet: the CPU compute core, the networks (CLIP, UNet, VAE)\n"
-            "and the sampling pipeline are still being built. Available now: 'sdc info MODEL' and\n"
-            "'sdc convert IN OUT.gguf --type TYPE'.\n");
-    return CLI_EXIT_FAIL;
+            "Run 'sdc COMMAND --help' for a command's options.\n"
+            "\n");
+    if (f == stdout) cmd_generate_help(f);
 }
 
 int main(int argc, char **argv) {
@@ -46,8 +39,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(c, "convert")) return cmd_convert(argc - 1, argv + 1);
-    if (!strcmp(c, "generate")) return cmd_generate(argc - 1, argv + 1);
-    if (c[0] == '-') return cmd_generate(argc, argv);
+    if (!strcmp(c, "generate")) return cmd_generate(argc, argv, 2);
+    if (c[0] == '-') return cmd_generate(argc, argv, 1);
     fprintf(stderr, "sdc: unknown command '%s' (commands: generate, info, convert; see sdc --help)\n", c);
     return CLI_EXIT_USAGE;
 }

@@ -68,12 +68,82 @@ static void compress(uint32_t h[8], const uint8_t *p) {
     h[7] += hh;
 }
 
-void sdc_sha256_init(sdc_sha256 *s) {
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHANI_PATH 1
+
+/* The same block function on the SHA extensions. The state lives in two registers as the
+ * instructions want it: st0 = (f, e, b, a) and st1 = (h, g, d, c) from dword 0 up ("ABEF" and
+ * "CDGH"). sha256rnds2(cdgh, abef, wk) does two rounds with wk's low two dwords and returns
+ * the new ABEF; the old ABEF is then the new CDGH. sha256msg1/msg2 compute the schedule
+ * W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] four words at a time. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t h[8], const uint8_t *p, size_t nblocks) {
+    const __m128i bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    __m128i t = _mm_loadu_si128((const __m128i *)h);        /* a b c d */
+    __m128i st1 = _mm_loadu_si128((const __m128i *)(h + 4)); /* e f g h */
+    t = _mm_shuffle_epi32(t, 0xB1);                          /* b a d c */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);                      /* h g f e */
+    __m128i st0 = _mm_alignr_epi8(t, st1, 8);                /* f e b a */
+    st1 = _mm_blend_epi16(st1, t, 0xF0);                     /* h g d c */
+    for (; nblocks; nblocks--, p += 64) {
+        __m128i save0 = st0, save1 = st1, m[4];
+        for (int g = 0; g < 16; g++) {
+            __m128i w;
+            if (g < 4) {
+                w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            } else {
+                w = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);              /* W[t-16] + s0(W[t-15]) */
+                w = _mm_add_epi32(w, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4)); /* + W[t-7] */
+                w = _mm_sha256msg2_epu32(w, m[(g + 3) & 3]);                     /* + s1(W[t-2]) */
+            }
+            m[g & 3] = w;
+            __m128i wk = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)(K + 4 * g)));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, wk);
+            st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(wk, 0x0E));
+        }
+        st0 = _mm_add_epi32(st0, save0);
+        st1 = _mm_add_epi32(st1, save1);
+    }
+    t = _mm_shuffle_epi32(st0, 0x1B);                 /* a b e f */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);               /* g h c d */
+    _mm_storeu_si128((__m128i *)h, _mm_blend_epi16(t, st1, 0xF0));      /* a b c d */
+    _mm_storeu_si128((__m128i *)(h + 4), _mm_alignr_epi8(st1, t, 8));   /* e f g h */
+}
+
+static bool cpu_has_sha(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    bool sha = (b >> 29) & 1;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    return sha && (c & bit_SSE4_1) && (c & bit_SSSE3);
+}
+#endif
+
+static void blocks(sdc_sha256 *s, const uint8_t *p, size_t n) {
+#ifdef HAVE_SHANI_PATH
+    if (s->accel) {
+        compress_shani(s->h, p, n);
+        return;
+    }
+#endif
+    for (; n; n--, p += 64) compress(s->h, p);
+}
+
+void sdc_sha256_init_portable(sdc_sha256 *s) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, h0, sizeof h0);
     s->len = 0;
     s->nbuf = 0;
+    s->accel = false;
+}
+
+void sdc_sha256_init(sdc_sha256 *s) {
+    sdc_sha256_init_portable(s);
+#ifdef HAVE_SHANI_PATH
+    s->accel = cpu_has_sha();
+#endif
 }
 
 void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n) {
@@ -86,10 +156,12 @@ void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->nbuf < 64) return;
-        compress(s->h, s->buf);
+        blocks(s, s->buf, 1);
         s->nbuf = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) compress(s->h, p);
+    blocks(s, p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
     memcpy(s->buf, p, n);
     s->nbuf = n;
 }

@@ -62,8 +62,11 @@ void cmd_generate_help(FILE *f) {
             "      --cfg-scale X            classifier-free guidance scale, >= 0 (default: 7.0)\n"
             "  -s, --seed N                 RNG seed; < 0 picks a random one and prints it (default: %lld)\n"
             "  -b, --batch-count N          number of images; image i uses seed + i (default: 1)\n"
-            "      --sampling-method NAME   one of [%s] (default: %s)\n"
-            "      --schedule NAME          sigma schedule, one of [%s] (default: %s; alias --scheduler)\n"
+            "      --sampling-method NAME   sampler (default: %s), one of:\n"
+            "                               %s\n"
+            "                               (A1111 names such as \"DPM++ 2M\" are accepted too)\n"
+            "      --schedule NAME          sigma schedule (default: %s; alias --scheduler), one of:\n"
+            "                               %s\n"
             "      --rng NAME               noise generator: cuda (torch CUDA / A1111 / sd.cpp) or cpu (torch CPU /\n"
             "                               ComfyUI) (default: %s)\n"
             "      --eta X                  noise multiplier of euler_a, dpm++2s_a, dpm++2m_sde (default 1), ddim,\n"
@@ -81,8 +84,8 @@ void cmd_generate_help(FILE *f) {
             "\n"
             "Progress (step i/N, s/step, ETA) is shown on stderr when it is a terminal. Ctrl-C stops between\n"
             "steps and writes nothing (exit 130). Exit status: 0 ok, 1 failure, 2 bad arguments.\n",
-            d.width, d.height, d.steps, (long long)d.seed, sdc_txt2img_sampler_list(), d.sampler,
-            sdc_txt2img_schedule_list(), d.schedule, d.rng);
+            d.width, d.height, d.steps, (long long)d.seed, d.sampler, sdc_txt2img_sampler_list(), d.schedule,
+            sdc_txt2img_schedule_list(), d.rng);
 }
 
 static bool parse_int(const char *flag, const char *s, int *out) {

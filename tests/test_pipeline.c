@@ -203,6 +203,24 @@ int main(void) {
         CHECK_MSG(same_file(a, b), "the same run twice gave different PNGs");
         CHECK_MSG(same_file(a, c), "1 and 2 threads gave different PNGs");
     }
+    /* a prompt over 75 tokens (two chunks) against an empty negative prompt: the uncond side is
+     * padded with the empty prompt's encoding to the same 154 tokens */
+    {
+        sdc_txt2img_params p = sdc_txt2img_default_params();
+        p.prompt = "an intricate, ultra detailed illustration of a sprawling futuristic city built on the back of a giant "
+                   "sea turtle swimming through a glowing ocean at dusk, with floating lanterns, neon signs in many "
+                   "languages, tiny airships, crowded markets, waterfalls pouring off the shell, (dramatic lighting:1.2), "
+                   "volumetric fog, cinematic composition BREAK oil painting";
+        p.width = p.height = 64;
+        p.steps = 1;
+        p.vocab_path = vocab;
+        p.log = on_log;
+        sdc_image *imgs = NULL;
+        int n = 0;
+        sdc_status st = sdc_txt2img(m, &p, &imgs, &n, err, sizeof err);
+        CHECK_MSG(st == SDC_OK && n == 1, "long prompt: %s", err);
+        sdc_images_free(imgs, n);
+    }
     sdc_model_free(m);
 
     /* the model hash: the manifest's SHA-256 of the random checkpoint */

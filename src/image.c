@@ -232,7 +232,8 @@ size_t sdc_infotext(const sdc_txt2img_params *p, int64_t seed, const char *model
         if (p->rng && sdc_rng_kind_parse(p->rng) == SDC_RNG_CPU) param(&b, &first, "RNG", "CPU");
         if (sk >= 0 && !isnan(p->eta) && p->eta != sdc_sampler_default_eta((sdc_sampler_kind)sk)) {
             sdc_py_float_str(p->eta, v, sizeof v);
-            param(&b, &first, "Eta", v);
+            /* A1111: "Eta DDIM" for DDIM (opts.eta_ddim), "Eta" for the k-diffusion samplers */
+            param(&b, &first, sk == SDC_SAMPLER_DDIM ? "Eta DDIM" : "Eta", v);
         }
         snprintf(v, sizeof v, "sdc %s", sdc_version());
         param(&b, &first, "Version", v);

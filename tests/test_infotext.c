@@ -88,6 +88,11 @@ static void test_infotext(void) {
     expect_info(&q, 7, "0123456789", "m",
                 "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 7, Size: 512x512, Model hash: 0123456789, "
                 "Model: m, Clip skip: 2, RNG: CPU, Eta: 0.5");
+    q.sampler = "ddim";
+    q.eta = 0.25f;
+    expect_info(&q, 7, NULL, NULL, "a cat\nSteps: 20, Sampler: DDIM, CFG scale: 7, Seed: 7, Size: 512x512, Clip skip: 2, "
+                                   "RNG: CPU, Eta DDIM: 0.25");
+    q.sampler = "euler_a";
     q.clip_skip = 1;  /* not shown */
     q.rng = "cuda";
     q.eta = 1.0f;     /* euler_a's default: not shown */

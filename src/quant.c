@@ -448,3 +448,214 @@ bool sdc_quantize_row(sdc_type t, const float *src, void *dst, int64_t n) {
         return false;
     }
 }
+
+/* ---- importance-weighted search (ggml's quantize_q*_impl with unit importance) ----------
+ * What stable-diffusion.cpp writes: its converter hands ggml_quantize_chunk an importance
+ * vector of ones, and ggml then quantizes Q4_0/Q4_1/Q5_0/Q5_1 row by row with a search over
+ * candidate scales that minimizes the weighted squared error of each block, with
+ *     w_j = sqrt(sigma2 + x_j^2),   sigma2 = (sum over the whole row of x^2) / n_per_row.
+ * The arithmetic below is ggml's, operation for operation and in the same order (float
+ * sums accumulated left to right, the same products grouped the same way), so that the
+ * chosen scales and codes - and hence the files - are bit-identical. ISO C mode means no
+ * FMA contraction; ggml compiled without it (its portable ggml-base, or any build with
+ * -ffp-contract=off) gets the same roundings. A ggml built in GNU C mode for an FMA CPU
+ * (-march=native) fuses a*b+c and picks other codes in a few blocks (0.02% for Q4_0).
+ * Nothing here converts a float to an integer with a cast: codes come from
+ * round_half_even_bits (below) and are clamped, so NaN/Inf input is well defined (it gives
+ * NaN/Inf or zero scales and arbitrary but in-range, deterministic codes, as ggml's x86
+ * builds do).
+ * Ref: ggml/src/ggml-quants.c (make_qx_quants, make_qkx3_quants, quantize_row_q*_impl). */
+
+/* ggml's nearest_int: adding 1.5 * 2^23 leaves round-half-even(v) in the low mantissa bits
+ * (for |v| < 2^22; beyond that the result is some integer, as in ggml). Well defined for
+ * every float, since the bits are read through memcpy. */
+static int round_half_even_bits(float v) {
+    const float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (int)((i & 0x007FFFFF) - 0x00400000);
+}
+
+static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Symmetric formats (Q4_0: nmax 8, Q5_0: nmax 16): codes l in [-nmax, nmax-1], x ~ d*l.
+ * Candidate inverse scales -(nmax + k/10)/max for k = 0, -9..-1, 1..9 (max = the signed
+ * value of largest magnitude, first on ties); for each, codes are rounded and clamped and
+ * the weighted least-squares scale sum(w x l)/sum(w l^2) is taken; the candidate with the
+ * largest sum(w x l)^2/sum(w l^2) (i.e. the smallest weighted error) wins, strictly, in that
+ * order. Stores the stored codes l + nmax in q and returns d. A block whose largest
+ * magnitude is below 1e-15 gets d = 0 and codes 0. */
+static float search_symmetric(const float *x, const float *w, int nmax, int *q) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < SDC_QK; j++) {
+        const float ax = fabsf(x[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[j];
+        }
+    }
+    if (amax < 1e-15f) {
+        for (int j = 0; j < SDC_QK; j++) q[j] = 0;
+        return 0.0f;
+    }
+    float iscale = (float)-nmax / max;
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int j = 0; j < SDC_QK; j++) {
+        const int l = clamp_int(round_half_even_bits(iscale * x[j]), -nmax, nmax - 1);
+        q[j] = l + nmax;
+        sumlx += w[j] * x[j] * (float)l;
+        suml2 += w[j] * (float)l * (float)l;
+    }
+    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int k = -9; k <= 9; k++) {
+        if (k == 0) continue;
+        iscale = -((float)nmax + 0.1f * (float)k) / max;
+        sumlx = suml2 = 0.0f;
+        for (int j = 0; j < SDC_QK; j++) {
+            const int l = clamp_int(round_half_even_bits(iscale * x[j]), -nmax, nmax - 1);
+            sumlx += w[j] * x[j] * (float)l;
+            suml2 += w[j] * (float)l * (float)l;
+        }
+        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+            for (int j = 0; j < SDC_QK; j++)
+                q[j] = clamp_int(round_half_even_bits(iscale * x[j]), -nmax, nmax - 1) + nmax;
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Asymmetric formats (Q4_1: nmax 15, Q5_1: nmax 31): x ~ d*q + m, q in [0, nmax], m <= 0
+ * (the block minimum, raised to 0 when all values are positive). Starts from the plain
+ * min/max fit, then tries inverse scales (nmax + r)/(max - min) for r = -0.9, -0.85, ..,
+ * +0.9 (37 candidates): codes rounded and clamped, then the weighted least-squares (d, m)
+ * for those codes (m forced to 0 and d refit when the fit gives m > 0); a candidate wins
+ * when its weighted squared error is strictly below the best so far. Stores the codes in q,
+ * the offset m in *m, and returns d. A block with max <= min (constant, after raising min to
+ * 0) gets d = 0 and codes 0. */
+static float search_affine(const float *x, const float *w, int nmax, int *q, float *m) {
+    float min = x[0], max = x[0];
+    float sum_w = w[0], sum_x = sum_w * x[0];
+    for (int j = 1; j < SDC_QK; j++) {
+        if (x[j] < min) min = x[j];
+        if (x[j] > max) max = x[j];
+        sum_w += w[j];
+        sum_x += w[j] * x[j];
+    }
+    if (min > 0.0f) min = 0.0f;
+    if (max <= min) {
+        for (int j = 0; j < SDC_QK; j++) q[j] = 0;
+        *m = min;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / (max - min);
+    float scale = 1 / iscale;
+    float best_err = 0.0f;
+    for (int j = 0; j < SDC_QK; j++) {
+        q[j] = clamp_int(round_half_even_bits(iscale * (x[j] - min)), 0, nmax);
+        const float diff = scale * (float)q[j] + min - x[j];
+        best_err += w[j] * (diff * diff);
+    }
+    int cand[SDC_QK];
+    for (int k = 0; k <= 36; k++) {
+        iscale = (-0.9f + 0.05f * (float)k + (float)nmax) / (max - min);
+        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+        for (int j = 0; j < SDC_QK; j++) {
+            const int l = clamp_int(round_half_even_bits(iscale * (x[j] - min)), 0, nmax);
+            cand[j] = l;
+            sum_l += w[j] * (float)l;
+            sum_l2 += w[j] * (float)l * (float)l;
+            sum_xl += w[j] * (float)l * x[j];
+        }
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det > 0.0f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if (this_min > 0.0f) {
+                this_min = 0.0f;
+                this_scale = sum_xl / sum_l2;
+            }
+            float err = 0.0f;
+            for (int j = 0; j < SDC_QK; j++) {
+                const float diff = this_scale * (float)cand[j] + this_min - x[j];
+                err += w[j] * (diff * diff);
+            }
+            if (err < best_err) {
+                for (int j = 0; j < SDC_QK; j++) q[j] = cand[j];
+                best_err = err;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *m = min;
+    return scale;
+}
+
+/* One row of n_per_row values (a multiple of 32) in type t, weighted search. */
+static void quantize_row_weighted(sdc_type t, const float *x, uint8_t *dst, int64_t n_per_row) {
+    float sum_x2 = 0.0f;
+    for (int64_t j = 0; j < n_per_row; j++) sum_x2 += x[j] * x[j];
+    const float sigma2 = sum_x2 / (float)n_per_row;
+    const int64_t nb = n_per_row / SDC_QK;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const float *xb = x + ib * SDC_QK;
+        float w[SDC_QK];
+        int q[SDC_QK];
+        for (int j = 0; j < SDC_QK; j++) w[j] = sqrtf(sigma2 + xb[j] * xb[j]);
+        switch (t) {
+        case SDC_TYPE_Q4_0: {
+            sdc_block_q4_0 b;
+            b.d = sdc_f32_to_f16(search_symmetric(xb, w, 8, q));
+            for (int j = 0; j < SDC_QK / 2; j++) b.qs[j] = (uint8_t)(q[j] | q[j + SDC_QK / 2] << 4);
+            memcpy(dst + (size_t)ib * sizeof b, &b, sizeof b);
+            break;
+        }
+        case SDC_TYPE_Q5_0: {
+            sdc_block_q5_0 b;
+            b.d = sdc_f32_to_f16(search_symmetric(xb, w, 16, q));
+            pack_q5(q, b.qs, b.qh);
+            memcpy(dst + (size_t)ib * sizeof b, &b, sizeof b);
+            break;
+        }
+        case SDC_TYPE_Q4_1: {
+            sdc_block_q4_1 b;
+            float m;
+            b.d = sdc_f32_to_f16(search_affine(xb, w, 15, q, &m));
+            b.m = sdc_f32_to_f16(m);
+            for (int j = 0; j < SDC_QK / 2; j++) b.qs[j] = (uint8_t)(q[j] | q[j + SDC_QK / 2] << 4);
+            memcpy(dst + (size_t)ib * sizeof b, &b, sizeof b);
+            break;
+        }
+        case SDC_TYPE_Q5_1: {
+            sdc_block_q5_1 b;
+            float m;
+            b.d = sdc_f32_to_f16(search_affine(xb, w, 31, q, &m));
+            b.m = sdc_f32_to_f16(m);
+            pack_q5(q, b.qs, b.qh);
+            memcpy(dst + (size_t)ib * sizeof b, &b, sizeof b);
+            break;
+        }
+        default:
+            return;
+        }
+    }
+}
+
+bool sdc_quantize_rows(sdc_type t, const float *src, void *dst, int64_t nrows, int64_t n_per_row, bool weighted) {
+    const sdc_type_traits *tr = sdc_type_traits_of(t);
+    if (!sdc_can_quantize(t) || !tr || nrows < 0 || n_per_row < 0) return false;
+    if (tr->block <= 0 || n_per_row % tr->block != 0) return false;
+    if (nrows == 0 || n_per_row == 0) return true;
+    if (nrows > INT64_MAX / n_per_row) return false;
+    const bool search = weighted && (t == SDC_TYPE_Q4_0 || t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_0 ||
+                                     t == SDC_TYPE_Q5_1);
+    if (!search) return sdc_quantize_row(t, src, dst, nrows * n_per_row);
+    if (!src || !dst) return false;
+    const size_t row_bytes = (size_t)(n_per_row / tr->block) * (size_t)tr->block_bytes;
+    for (int64_t r = 0; r < nrows; r++)
+        quantize_row_weighted(t, src + r * n_per_row, (uint8_t *)dst + (size_t)r * row_bytes, n_per_row);
+    return true;
+}

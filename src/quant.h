@@ -50,4 +50,17 @@ bool sdc_can_quantize(sdc_type t);
  * n must be a multiple of the block size. Returns false for a type it cannot produce. */
 bool sdc_quantize_row(sdc_type t, const float *src, void *dst, int64_t n);
 
+/* Converts nrows rows of n_per_row float32 values (contiguous) to type t; n_per_row must be
+ * a multiple of the block size, and row r lands at dst + r * (bytes of one row).
+ * weighted = false: exactly sdc_quantize_row over all values (ggml's reference quantizers).
+ * weighted = true: for Q4_0, Q4_1, Q5_0 and Q5_1, ggml's importance-weighted search with unit
+ * importance, bit for bit (what stable-diffusion.cpp's converter writes): per block, the scale
+ * (and min) among a set of candidates that minimizes sum w_j (x_j - dequant_j)^2 with
+ * w_j = sqrt(sigma2 + x_j^2), sigma2 = mean of x^2 over the row. Lower weighted error than the
+ * reference quantizer on typical rows (not per block: f16 rounding; and Q4_1/Q5_1 keep the
+ * min <= 0, so a block of positive values is spanned from 0); it may clip the block's extreme
+ * value. Other types: as weighted = false.
+ * Returns false for a type it cannot produce or bad sizes (nothing written). */
+bool sdc_quantize_rows(sdc_type t, const float *src, void *dst, int64_t nrows, int64_t n_per_row, bool weighted);
+
 #endif

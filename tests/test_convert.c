@@ -1,8 +1,9 @@
 /* test_convert.c - `sdc convert` on the random-weight checkpoint, for every output type:
  * the output opens, passes the SD 1.x check, holds the expected tensor counts and types, and
  * every value matches the source within the format's error bound (F16 exact, BF16 within
- * its rounding, block formats within half a quantization step plus the error of the f16
- * scales). The published files' rule (--quantize-all) must quantize 955 of 1131 tensors.
+ * its rounding, Q8_0 within half a quantization step plus the error of the f16 scale, the
+ * searched formats Q4_0..Q5_1 within the bound of their weighted search, weighted_bounds
+ * below). The published files' rule (--quantize-all) must quantize 955 of 1131 tensors.
  *
  * Sanitizer builds test a subset of types (the scalar quantizers are ~10x slower there). */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "half.h"
 #include "model.h"
 #include "quant.h"
 #include "sdc.h"
@@ -25,8 +27,9 @@
 #endif
 #endif
 
-/* Bound on |dequant(quant(x)) - x| for one block of source values: half a step of the
- * block's scale d (a whole step for Q4_0/Q5_0, whose code for the value opposite the
+/* Bound on |dequant(quant(x)) - x| for one block of source values quantized by a reference
+ * quantizer (Q8_0 here; the other cases document the reference formats): half a step of
+ * the block's scale d (a whole step for Q4_0/Q5_0, whose code for the value opposite the
  * block's extreme would be 16/32 and is clamped to 15/31), plus the error of storing d (and
  * the min m) as f16 (rel 2^-11) times the largest quantized magnitude, plus float32 slack. */
 static double block_bound(sdc_type t, const float *x, int n) {
@@ -46,6 +49,53 @@ static double block_bound(sdc_type t, const float *x, int n) {
     case SDC_TYPE_Q5_1: d = (mx - mn) / 31; return d / 2 + (31 * d + fabs(mn)) * h + 1e-6 * amax;
     default: return 0;
     }
+}
+
+/* convert writes Q4_0, Q4_1, Q5_0, Q5_1 with the weighted search (sdc_quantize_rows): per
+ * block it keeps the candidate scale (and min) with the smallest weighted squared error
+ * E = sum_j w_j e_j^2, w_j = sqrt(sigma2 + x_j^2), sigma2 = mean x^2 of the row, and each
+ * candidate's scale is the weighted least-squares fit for its codes. Its first candidate is
+ * the plain one: symmetric formats (nmax 8/16) codes round(x * nmax / -max) clamped to
+ * [-nmax, nmax-1] with step amax/nmax, every value within c0 = amax/nmax (a whole step only
+ * for the clamped far end); Q4_1/Q5_1 (nmax 15/31) step (max - min')/nmax with
+ * min' = min(min, 0) and no clamping, every value within c0 = step/2. Since the winner never
+ * has a larger E than that start (the least-squares fit only lowers it),
+ *     E <= W c0^2,  W = sum_j w_j,
+ * which bounds the block's weighted RMS error by c0 and each value by
+ *     |e_j| <= c0 sqrt(W / w_j)
+ * (the price of the search: it may clip the block's extreme value to fit the rest better;
+ * this per-value bound is loose, the RMS one is tight). Storing d and m as f16 adds at most
+ * F = nmax |d| 2^-11 + |m| 2^-11 (+2^-24 each for subnormals) to every value, so to both
+ * bounds (Minkowski for the RMS); 1e-5 relative covers the float32 arithmetic of the search.
+ * Checks one block; w from the row's sigma2 (double). Returns the number of violations. */
+static int weighted_block_check(sdc_type t, const float *x, const float *y, const uint8_t *blk, double sigma2,
+                                double *worst_ratio) {
+    const bool affine = t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_1;
+    const int nmax = t == SDC_TYPE_Q4_0 ? 8 : t == SDC_TYPE_Q5_0 ? 16 : t == SDC_TYPE_Q4_1 ? 15 : 31;
+    uint16_t hd, hm = 0;
+    memcpy(&hd, blk, 2);
+    if (affine) memcpy(&hm, blk + 2, 2);
+    double amax = 0, mn = INFINITY, mx = -INFINITY, W = 0, E = 0, w[32];
+    for (int j = 0; j < 32; j++) {
+        amax = fmax(amax, fabs(x[j]));
+        mn = fmin(mn, x[j]);
+        mx = fmax(mx, x[j]);
+        w[j] = sqrt(sigma2 + (double)x[j] * x[j]);
+        W += w[j];
+    }
+    const double c0 = (affine ? (mx - fmin(mn, 0)) / nmax / 2 : amax / nmax) * (1 + 1e-5) + 1e-30;
+    const double F = nmax * (fabs(sdc_f16_to_f32(hd)) * 0x1p-11 + 0x1p-24) +
+                     (affine ? fabs(sdc_f16_to_f32(hm)) * 0x1p-11 + 0x1p-24 : 0) + 1e-6 * amax;
+    int bad = 0;
+    for (int j = 0; j < 32; j++) {
+        const double e = fabs((double)y[j] - x[j]), bound = c0 * sqrt(W / w[j]) + F;
+        if (!(e <= bound)) bad++;
+        if (e / bound > *worst_ratio) *worst_ratio = e / bound;
+        E += w[j] * e * e;
+    }
+    const double rms = W > 0 ? sqrt(E / W) : 0, rms_bound = c0 + F;
+    if (!(rms <= rms_bound)) bad++;
+    return bad;
 }
 
 static int count_quantized_rule(const sdc_model *m, const sdc_convert_params *p, int *n_out) {
@@ -106,6 +156,22 @@ static void check_one(const char *src_path, const sdc_model *src, const char *ty
         CHECK(sdc_dequantize_row(s->type, s->data, b, ne));
         const sdc_type_traits *tr = sdc_type_traits_of(t->type);
         int blk = tr->is_quant ? tr->block : 1;
+        if (t->type == SDC_TYPE_Q4_0 || t->type == SDC_TYPE_Q4_1 || t->type == SDC_TYPE_Q5_0 ||
+            t->type == SDC_TYPE_Q5_1) {
+            const int64_t row = t->shape[t->ndim - 1];
+            double worst = 0;
+            for (int64_t r0 = 0; r0 < ne; r0 += row) {
+                double s2 = 0;
+                for (int64_t j = 0; j < row; j++) s2 += (double)b[r0 + j] * b[r0 + j];
+                s2 /= (double)row;
+                for (int64_t o = r0; o < r0 + row; o += 32)
+                    bad_bound += weighted_block_check(t->type, b + o, a + o, (const uint8_t *)t->data + (o / 32) *
+                                                      tr->block_bytes, s2, &worst);
+            }
+            for (int64_t j = 0; j < ne; j++) worst_abs = fmax(worst_abs, fabs((double)a[j] - b[j]));
+            if (worst > worst_ratio) worst_ratio = worst, worst_name = t->name;
+            continue;
+        }
         for (int64_t o = 0; o < ne; o += blk) {
             double bound;
             if (tr->is_quant) bound = block_bound(t->type, b + o, blk);

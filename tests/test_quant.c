@@ -8,7 +8,10 @@
  * 2. Round trips on random data for every quantizable type, each value checked against the
  *    error bound of its block (derived next to each format below), worst error printed.
  * 3. Special inputs: zero, constant, one huge value, NaN/Inf, F16 overflow/subnormals,
- *    BF16 rounding, F64; bad n, integer types and K-quant quantization refused. */
+ *    BF16 rounding, F64; bad n, integer types and K-quant quantization refused.
+ * 4. The weighted search (sdc_quantize_rows, weighted): hand-derived blocks, agreement with
+ *    a double-precision model of the documented algorithm, lower weighted error than the
+ *    reference quantizer, determinism, row independence, guards. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -744,6 +747,343 @@ static void test_guards(void) {
     CHECK(!sdc_dequantize_row(SDC_TYPE_F16, NULL, y, 4) && !sdc_quantize_row(SDC_TYPE_Q8_0, NULL, q, 32));
 }
 
+
+/* ---- 4. weighted search (sdc_quantize_rows) ----------------------------------------------- */
+
+/* Model of the documented algorithm (quant.h, quant.c), in double, written from the
+ * description: per row sigma2 = mean x^2, w_j = sqrt(sigma2 + x_j^2); per block
+ *   symmetric (nmax 8/16): max = first value of largest magnitude; candidates
+ *     i = -(nmax + k/10)/max, k = 0, -9..-1, 1..9, codes l = clamp(rint(i x), -nmax, nmax-1),
+ *     score sum(w x l)^2 / sum(w l^2); the first strictly best wins; d = sum(w x l)/sum(w l^2);
+ *   affine (nmax 15/31): min' = min(min, 0); start d = (max - min')/nmax, m = min',
+ *     q = clamp(rint((x - m)/d), 0, nmax); candidates i = (nmax - 0.9 + 0.05 k)/(max - min'),
+ *     k = 0..36, q = clamp(rint(i (x - min')), 0, nmax), weighted least squares (d, m),
+ *     m > 0 -> m = 0, d = sum(w q x)/sum(w q^2); a strictly smaller weighted error wins.
+ * rint rounds half to even (the default rounding mode). Returns d, codes in q, m in *m. */
+static double model_weighted(int nmax, bool affine, const float *xf, const double *w, int *q, double *m) {
+    double x[32];
+    for (int j = 0; j < 32; j++) x[j] = xf[j];
+    *m = 0;
+    if (!affine) {
+        double amax = 0, max = 0, best = -1, d = 0;
+        for (int j = 0; j < 32; j++)
+            if (fabs(x[j]) > amax) amax = fabs(x[j]), max = x[j];
+        if (amax < 1e-15) {
+            for (int j = 0; j < 32; j++) q[j] = 0;
+            return 0;
+        }
+        static const int ks[19] = {0, -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+        for (int c = 0; c < 19; c++) {
+            const double is = -(nmax + 0.1 * ks[c]) / max;
+            double sxl = 0, sl2 = 0;
+            int l[32];
+            for (int j = 0; j < 32; j++) {
+                l[j] = (int)fmin(fmax(rint(is * x[j]), -nmax), nmax - 1);
+                sxl += w[j] * x[j] * l[j];
+                sl2 += w[j] * l[j] * l[j];
+            }
+            if (sl2 > 0 && sxl * sxl / sl2 > best) {
+                best = sxl * sxl / sl2, d = sxl / sl2;
+                for (int j = 0; j < 32; j++) q[j] = l[j] + nmax;
+            }
+        }
+        return d;
+    }
+    double mn = x[0], mx = x[0], sw = 0, sx = 0;
+    for (int j = 0; j < 32; j++) mn = fmin(mn, x[j]), mx = fmax(mx, x[j]), sw += w[j], sx += w[j] * x[j];
+    if (mn > 0) mn = 0;
+    if (mx <= mn) {
+        for (int j = 0; j < 32; j++) q[j] = 0;
+        *m = mn;
+        return 0;
+    }
+    double d = (mx - mn) / nmax, best = 0;
+    *m = mn;
+    for (int j = 0; j < 32; j++) {
+        q[j] = (int)fmin(fmax(rint((x[j] - mn) / d), 0), nmax);
+        best += w[j] * (d * q[j] + mn - x[j]) * (d * q[j] + mn - x[j]);
+    }
+    for (int k = 0; k <= 36; k++) {
+        const double is = (nmax - 0.9 + 0.05 * k) / (mx - mn);
+        double sl = 0, sl2 = 0, sxl = 0, err = 0;
+        int l[32];
+        for (int j = 0; j < 32; j++) {
+            l[j] = (int)fmin(fmax(rint(is * (x[j] - mn)), 0), nmax);
+            sl += w[j] * l[j], sl2 += w[j] * l[j] * l[j], sxl += w[j] * l[j] * x[j];
+        }
+        const double det = sw * sl2 - sl * sl;
+        if (!(det > 0)) continue;
+        double dd = (sw * sxl - sx * sl) / det, mm = (sl2 * sx - sl * sxl) / det;
+        if (mm > 0) mm = 0, dd = sxl / sl2;
+        for (int j = 0; j < 32; j++) err += w[j] * (dd * l[j] + mm - x[j]) * (dd * l[j] + mm - x[j]);
+        if (err < best) {
+            best = err, d = dd, *m = mm;
+            for (int j = 0; j < 32; j++) q[j] = l[j];
+        }
+    }
+    return d;
+}
+
+/* codes of a legacy block (value j of 32), 5th bit from qh for Q5_* */
+static void block_codes(sdc_type t, const uint8_t *blk, int *q, double *d, double *m) {
+    const bool affine = t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_1, five = t == SDC_TYPE_Q5_0 || t == SDC_TYPE_Q5_1;
+    uint16_t hd, hm = 0;
+    memcpy(&hd, blk, 2);
+    if (affine) memcpy(&hm, blk + 2, 2);
+    const uint8_t *qh = blk + (affine ? 4 : 2), *qs = qh + (five ? 4 : 0);
+    uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int j = 0; j < 32; j++) {
+        q[j] = j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4);
+        if (five) q[j] |= (int)((h >> j) & 1) << 4;
+    }
+    *d = f16d(hd);
+    *m = f16d(hm);
+}
+
+static const sdc_type WTYPES[4] = {SDC_TYPE_Q4_0, SDC_TYPE_Q4_1, SDC_TYPE_Q5_0, SDC_TYPE_Q5_1};
+static const int WNMAX[4] = {8, 15, 16, 31};
+
+static size_t block_size_of(sdc_type t) { return (size_t)sdc_type_traits_of(t)->block_bytes; }
+
+/* Hand-derived blocks. Symmetric: x[0] = -1, the other 31 values +1 (all weights equal).
+ * The reference (and the search's first candidate, i = 8/1) maps -1 to -8 and +1 to 8,
+ * clamped to 7: every +1 is off by 1/8. Candidates i = 7.1..7.4 (k = -9..-6) round both
+ * to +-7: scale 1/7 fits exactly (score 32 > 225^2/1583 = 31.98); k = -9 comes first, the
+ * later equal ones do not replace it, k >= -5 give the first candidate's codes again
+ * (7.5 rounds to 8, half to even). So Q4_0: d = f16(1/7) = 0x3092, codes 1 (x[0]) and 15.
+ * Q5_0 likewise with 16 -> 15: d = f16(1/15) = 0x2C44, codes 1 and 31.
+ * Affine: x[0] = 0.5, the other 31 values 1. min' = 0 (all positive), so the start is
+ * d = 1/15, codes 8 (7.5 rounds to even 8) and 15: 0.5 is off by 1/30. The first candidate
+ * i = 14.1 gives codes 7 and 14, an exact fit d = 1/14, m = 0 (Q4_1: d = 0x2C92); Q5_1:
+ * i = 30.1 gives 15 and 30, d = 1/30 (0x2844), m = 0. The reference quantizers would keep
+ * m = 0.5 instead (never raising the min to 0). The least-squares m comes out of a float
+ * difference of large sums, ~1e-5 instead of 0 (Q5_1), hence |m| <= 1e-4 below. */
+static void test_weighted_literal(void) {
+    float x[32];
+    uint8_t blk[24];
+    int q[32];
+    double d, m;
+    for (int j = 0; j < 32; j++) x[j] = 1.0f;
+    x[0] = -1.0f;
+    CHECK(sdc_quantize_rows(SDC_TYPE_Q4_0, x, blk, 1, 32, true));
+    block_codes(SDC_TYPE_Q4_0, blk, q, &d, &m);
+    bool ok = blk[0] == 0x92 && blk[1] == 0x30 && q[0] == 1;
+    for (int j = 1; j < 32; j++) ok = ok && q[j] == 15;
+    CHECK_MSG(ok, "weighted q4_0: d 0x%02x%02x codes %d %d, want 0x3092, 1 and 15", blk[1], blk[0], q[0], q[1]);
+    CHECK(sdc_quantize_rows(SDC_TYPE_Q4_0, x, blk, 1, 32, false)); /* the reference: d = 1/8 */
+    CHECK(blk[0] == 0x00 && blk[1] == 0x30);
+    CHECK(sdc_quantize_rows(SDC_TYPE_Q5_0, x, blk, 1, 32, true));
+    block_codes(SDC_TYPE_Q5_0, blk, q, &d, &m);
+    ok = blk[0] == 0x44 && blk[1] == 0x2C && q[0] == 1;
+    for (int j = 1; j < 32; j++) ok = ok && q[j] == 31;
+    CHECK_MSG(ok, "weighted q5_0: d 0x%02x%02x codes %d %d, want 0x2C44, 1 and 31", blk[1], blk[0], q[0], q[1]);
+
+    for (int j = 0; j < 32; j++) x[j] = 1.0f;
+    x[0] = 0.5f;
+    CHECK(sdc_quantize_rows(SDC_TYPE_Q4_1, x, blk, 1, 32, true));
+    block_codes(SDC_TYPE_Q4_1, blk, q, &d, &m);
+    ok = blk[0] == 0x92 && blk[1] == 0x2C && fabs(m) <= 1e-4 && q[0] == 7;
+    for (int j = 1; j < 32; j++) ok = ok && q[j] == 14;
+    CHECK_MSG(ok, "weighted q4_1: d %.6g m %.3g codes %d %d, want 1/14, 0, 7 and 14", d, m, q[0], q[1]);
+    CHECK(sdc_quantize_rows(SDC_TYPE_Q5_1, x, blk, 1, 32, true));
+    block_codes(SDC_TYPE_Q5_1, blk, q, &d, &m);
+    ok = blk[0] == 0x44 && blk[1] == 0x28 && fabs(m) <= 1e-4 && q[0] == 15;
+    for (int j = 1; j < 32; j++) ok = ok && q[j] == 30;
+    CHECK_MSG(ok, "weighted q5_1: d %.6g m %.3g codes %d %d, want 1/30, 0, 15 and 30", d, m, q[0], q[1]);
+
+    /* all zero: d = 0 and code 0 (symmetric: stored code nmax + 0 -> the "all zero" rule
+     * stores 0, as ggml), m = 0 */
+    memset(x, 0, sizeof x);
+    for (int k = 0; k < 4; k++) {
+        memset(blk, 0xAB, sizeof blk);
+        CHECK(sdc_quantize_rows(WTYPES[k], x, blk, 1, 32, true));
+        block_codes(WTYPES[k], blk, q, &d, &m);
+        ok = d == 0 && m == 0;
+        for (int j = 0; j < 32; j++) ok = ok && q[j] == 0;
+        CHECK_MSG(ok, "weighted %s: zero block", sdc_type_name(WTYPES[k]));
+    }
+}
+
+/* Bytes ggml itself wrote for a fixed input: x_j = ((37 j mod 101) - 50 + (j < 64 ? 0 : 30))/16,
+ * j = 0..127, two rows of 64, quantize_q4_0/q4_1/q5_0/q5_1 with an importance vector of ones
+ * (what stable-diffusion.cpp's converter calls); taken from ggml-quants.c of the current
+ * ggml and of the 2024 ggml that made the published files (both give these bytes when built
+ * without FMA contraction). */
+static const uint8_t GGML_WEIGHTED[4][4 * 24] = {
+    /* q4_0 */ {
+        0x0A, 0x37, 0xD1, 0x46, 0x9B, 0xF2, 0x68, 0xBD, 0x24, 0x79, 0xCE, 0x35, 0x8A, 0xE1, 0x57, 0xAC,
+        0xF3, 0x68, 0xC2, 0xB6, 0x75, 0x1E, 0xB9, 0x53, 0xFD, 0x97, 0x42, 0xDB, 0x86, 0x2F, 0xCA, 0x64,
+        0x1E, 0xA8, 0x53, 0xEC, 0xA9, 0xB8, 0x75, 0x31, 0xA8, 0x64, 0x20, 0x97, 0x53, 0x1A, 0x86, 0x42,
+        0x09, 0x65, 0x31, 0x98, 0x54, 0x10, 0xAC, 0xB8, 0xA8, 0x64, 0x20, 0x97, 0x53, 0x1A, 0x86, 0x42,
+        0x09, 0x75, 0x31, 0x98, 0x64, 0x20, 0x87, 0x43,
+    },
+    /* q4_1 */ {
+        0xB2, 0x36, 0x13, 0xC2, 0xD0, 0x35, 0x9B, 0xE1, 0x57, 0xAC, 0x13, 0x68, 0xCE, 0x24, 0x8A, 0xD0,
+        0x46, 0x9B, 0xF2, 0x57, 0x3E, 0x36, 0xC9, 0xC1, 0x9B, 0xF1, 0x57, 0xAD, 0x02, 0x68, 0xCE, 0x24,
+        0x8A, 0xE0, 0x36, 0x9C, 0xF1, 0x57, 0xBD, 0x13, 0xB6, 0x36, 0x5C, 0xBC, 0x46, 0xAC, 0x02, 0x68,
+        0xBD, 0x24, 0x79, 0xD0, 0x35, 0x9B, 0xE1, 0x57, 0xAC, 0x13, 0x68, 0xCE, 0x60, 0x36, 0x68, 0xBC,
+        0x02, 0x68, 0xCE, 0x24, 0x7A, 0xD0, 0x35, 0x9B, 0xF1, 0x57, 0xBD, 0x13, 0x69, 0xCE, 0x24, 0x8A,
+    },
+    /* q5_0 */ {
+        0xB8, 0x32, 0xA4, 0xA5, 0x2D, 0x6D, 0xB1, 0x8C, 0x37, 0xE4, 0xBF, 0x6A, 0x37, 0xE2, 0x9D, 0x6A,
+        0x15, 0xC2, 0x9D, 0x48, 0xF5, 0xC0, 0x6F, 0xB2, 0x96, 0xB6, 0xB4, 0xA4, 0xD9, 0x2D, 0x61, 0xA6,
+        0xEA, 0x2E, 0x73, 0xB7, 0xFB, 0x4F, 0x83, 0xC8, 0x1C, 0x50, 0x95, 0xD9, 0xE9, 0xB4, 0x84, 0x24,
+        0x24, 0x20, 0xEB, 0x63, 0x30, 0xC9, 0x41, 0x1E, 0xA7, 0x24, 0xFC, 0x85, 0x02, 0xDA, 0x63, 0x30,
+        0xB8, 0x41, 0xD6, 0xB4, 0x21, 0x09, 0x09, 0x48, 0x41, 0xC9, 0x41, 0x1F, 0xA7, 0x24, 0xFC, 0x85,
+        0x02, 0xDA, 0x63, 0x30, 0xB8, 0x41, 0x1E, 0x96,
+    },
+    /* q5_1 */ {
+        0xB8, 0x32, 0x4D, 0xC2, 0xA4, 0x25, 0x2D, 0x6D, 0xA0, 0x7B, 0x26, 0xD3, 0xAE, 0x59, 0x26, 0xD1,
+        0x8C, 0x59, 0x04, 0xB1, 0x8C, 0x37, 0xE4, 0xBF, 0x6D, 0x32, 0xF9, 0xC1, 0x69, 0x49, 0x4B, 0x5B,
+        0x26, 0xD2, 0x9E, 0x59, 0x15, 0xC1, 0x8C, 0x48, 0x04, 0xB0, 0x7B, 0x37, 0xE3, 0xAF, 0x6A, 0x26,
+        0x6C, 0x32, 0xB4, 0xBC, 0x5A, 0xD2, 0xD2, 0x96, 0x9E, 0x59, 0x15, 0xC1, 0x8C, 0x48, 0x04, 0xB0,
+        0x7B, 0x37, 0xE3, 0xAF, 0x6A, 0x26, 0xD2, 0x9D, 0x6A, 0x32, 0xE6, 0xBC, 0x96, 0xB4, 0xA4, 0xA5,
+        0x15, 0xC1, 0x8C, 0x48, 0xF4, 0xB0, 0x7B, 0x37, 0xE3, 0xAF, 0x6A, 0x26, 0xD2, 0x9D, 0x59, 0x05,
+    },
+};
+
+static void test_weighted_ggml_vectors(void) {
+    float x[128];
+    uint8_t q[4 * 24];
+    for (int j = 0; j < 128; j++) x[j] = (float)((j * 37 % 101) - 50 + (j < 64 ? 0 : 30)) / 16.0f;
+    for (int k = 0; k < 4; k++) {
+        const size_t n = 4 * block_size_of(WTYPES[k]);
+        CHECK(sdc_quantize_rows(WTYPES[k], x, q, 2, 64, true));
+        CHECK_MSG(memcmp(q, GGML_WEIGHTED[k], n) == 0, "weighted %s: bytes differ from ggml's", sdc_type_name(WTYPES[k]));
+    }
+}
+
+/* Random rows of several shapes: (a) Q4_0/Q5_0: codes equal the double model's and d agrees
+ * within the f16 rounding (float vs double only matters in near-ties, which this fixed data
+ * set does not hit). Not for Q4_1/Q5_1: their least-squares (d, m) is a float difference of
+ * large sums (sum_w sum_l2 - sum_l^2), so float and double choose differently in ~1/4 of
+ * the blocks; their bit-exactness rests on ggml's own bytes (test_weighted_ggml_vectors)
+ * and on the stable-diffusion.cpp files. (b) The weighted error after the round trip is at
+ * most the reference quantizer's, per row - except, for Q4_1/Q5_1, rows of one sign: the
+ * search keeps m <= 0, so an all-positive block is spanned from 0 instead of from its min,
+ * and the reference can be better there (printed, not checked). (c) Determinism: same
+ * bytes twice, and rows quantized one at a time equal the whole call. (d) weighted = false
+ * is sdc_quantize_row. */
+static void test_weighted_random(tu_rng *r) {
+    enum { ROWS = 24, NPR = 320 };
+    float *x = malloc(ROWS * NPR * sizeof(float)), *y = malloc(ROWS * NPR * sizeof(float));
+    uint8_t *qa = malloc(ROWS * NPR), *qb = malloc(ROWS * NPR), *qr = malloc(ROWS * NPR + 1);
+    for (int i = 0; i < ROWS * NPR; i++) {
+        const int row = i / NPR;
+        double v = tu_rng_normal(r) * pow(10.0, -2 + (row % 5));
+        if (row % 3 == 1) v = fabs(v);                          /* all positive: min' = 0 */
+        if (row % 4 == 2 && i % 37 == 0) v *= 8;                /* outliers */
+        if (row % 6 == 5) v = tu_rng_uniform(r) * 2 - 1.5;      /* shifted uniform */
+        x[i] = (float)v;
+    }
+    for (int k = 0; k < 4; k++) {
+        const sdc_type t = WTYPES[k];
+        const bool affine = t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_1;
+        const size_t bs = block_size_of(t), row_bytes = NPR / 32 * bs;
+        CHECK(sdc_quantize_rows(t, x, qa, ROWS, NPR, true));
+        /* (c) */
+        CHECK(sdc_quantize_rows(t, x, qb, ROWS, NPR, true) && memcmp(qa, qb, ROWS * row_bytes) == 0);
+        for (int row = 0; row < ROWS; row++) CHECK(sdc_quantize_rows(t, x + row * NPR, qr + 1 + row * row_bytes, 1, NPR, true));
+        CHECK_MSG(memcmp(qa, qr + 1, ROWS * row_bytes) == 0, "%s: row-by-row differs", sdc_type_name(t));
+        /* (d) */
+        CHECK(sdc_quantize_rows(t, x, qb, ROWS, NPR, false) && sdc_quantize_row(t, x, qr, ROWS * NPR));
+        CHECK(memcmp(qb, qr, ROWS * row_bytes) == 0);
+        /* (a) */
+        int code_mismatch = 0, scale_mismatch = 0, searched = 0;
+        double w[NPR];
+        for (int row = 0; row < ROWS; row++) {
+            const float *xr = x + row * NPR;
+            double s2 = 0;
+            for (int j = 0; j < NPR; j++) s2 += (double)xr[j] * xr[j];
+            s2 /= NPR;
+            for (int j = 0; j < NPR; j++) w[j] = sqrt(s2 + (double)xr[j] * xr[j]);
+            for (int b = 0; b < NPR / 32; b++) {
+                int qm[32], qg[32];
+                double mm, dg, mg;
+                const double dm = model_weighted(WNMAX[k], affine, xr + 32 * b, w + 32 * b, qm, &mm);
+                block_codes(t, qa + row * row_bytes + b * bs, qg, &dg, &mg);
+                if (affine) continue;
+                if (memcmp(qm, qg, sizeof qm)) code_mismatch++;
+                if (!(fabs(dg - dm) <= fabs(dm) * 0x1p-11 * 1.001 + 0x1p-24) ||
+                    !(fabs(mg - mm) <= fabs(mm) * 0x1p-11 * 1.001 + 0x1p-24))
+                    scale_mismatch++;
+                /* the search moved away from the plain step (reference d = amax/nmax) */
+                double amax = 0;
+                for (int j = 0; j < 32; j++) amax = fmax(amax, fabs(xr[32 * b + j]));
+                if (!affine && fabs(fabs(dm) - amax / WNMAX[k]) > 1e-3 * amax / WNMAX[k]) searched++;
+            }
+        }
+        CHECK_MSG(code_mismatch == 0 && scale_mismatch == 0, "%s: %d blocks' codes, %d scales differ from the model",
+                  sdc_type_name(t), code_mismatch, scale_mismatch);
+        if (!affine) CHECK_MSG(searched > ROWS * NPR / 32 / 4, "%s: only %d blocks moved off amax/nmax", sdc_type_name(t), searched);
+        /* (b) */
+        double tot_w = 0, tot_r = 0;
+        int worse = 0, worse_one_sign = 0;
+        sdc_dequantize_row(t, qa, y, ROWS * NPR);
+        float *yr = malloc(ROWS * NPR * sizeof(float));
+        sdc_dequantize_row(t, qb, yr, ROWS * NPR);
+        for (int row = 0; row < ROWS; row++) {
+            const float *xr = x + row * NPR;
+            double s2 = 0, ew = 0, er = 0;
+            for (int j = 0; j < NPR; j++) s2 += (double)xr[j] * xr[j];
+            s2 /= NPR;
+            for (int j = 0; j < NPR; j++) {
+                const double wj = sqrt(s2 + (double)xr[j] * xr[j]), a = y[row * NPR + j] - (double)xr[j],
+                             b = yr[row * NPR + j] - (double)xr[j];
+                ew += wj * a * a, er += wj * b * b;
+            }
+            const bool one_sign = affine && row % 3 == 1 && row % 6 != 5; /* the all-positive rows */
+            if (!(ew <= er)) *(one_sign ? &worse_one_sign : &worse) += 1;
+            tot_w += ew / s2, tot_r += er / s2;
+        }
+        free(yr);
+        printf("weighted %s: %s %d blocks, %d moved off amax/nmax; weighted error / reference %.3f, worse in %d of "
+               "%d rows (%d all-positive rows)\n", sdc_type_name(t), affine ? "not modelled:" : "codes = model in",
+               ROWS * NPR / 32, searched, tot_w / tot_r, worse, ROWS, worse_one_sign);
+        CHECK_MSG(worse == 0, "%s: weighted error above the reference quantizer's in %d rows", sdc_type_name(t), worse);
+    }
+    free(x), free(y), free(qa), free(qb), free(qr);
+}
+
+/* Other types and bad arguments; NaN/Inf rows. */
+static void test_weighted_guards(void) {
+    float x[128], y[128];
+    uint8_t q[512], q2[512];
+    for (int j = 0; j < 128; j++) x[j] = (float)sin(j * 0.7) * 3;
+    /* types without a search: the same bytes as sdc_quantize_row */
+    const sdc_type plain[] = {SDC_TYPE_Q8_0, SDC_TYPE_F16, SDC_TYPE_BF16, SDC_TYPE_F32};
+    for (int i = 0; i < 4; i++) {
+        memset(q, 0, sizeof q), memset(q2, 1, sizeof q2);
+        CHECK(sdc_quantize_rows(plain[i], x, q, 2, 64, true) && sdc_quantize_row(plain[i], x, q2, 128));
+        uint64_t nb = 0;
+        sdc_type_bytes(plain[i], 128, &nb);
+        CHECK_MSG(memcmp(q, q2, nb) == 0, "%s: weighted differs from sdc_quantize_row", sdc_type_name(plain[i]));
+    }
+    /* refused: K-quants, integers, rows not a multiple of the block, negative sizes; nothing written */
+    memset(q, 0xAB, sizeof q);
+    CHECK(!sdc_quantize_rows(SDC_TYPE_Q4_K, x, q, 1, 256, true) && !sdc_quantize_rows(SDC_TYPE_I8, x, q, 1, 32, true));
+    for (int k = 0; k < 4; k++) {
+        CHECK(!sdc_quantize_rows(WTYPES[k], x, q, 2, 48, true) && !sdc_quantize_rows(WTYPES[k], x, q, -1, 32, true));
+        CHECK(!sdc_quantize_rows(WTYPES[k], x, q, 1, -32, true) && !sdc_quantize_rows(WTYPES[k], NULL, q, 1, 32, true));
+        CHECK(sdc_quantize_rows(WTYPES[k], x, q, 0, 32, true) && sdc_quantize_rows(WTYPES[k], x, q, 4, 0, true));
+    }
+    CHECK(q[0] == 0xAB);
+    /* NaN / Inf: defined, deterministic, and a NaN-free row next to it is unaffected (sigma2
+     * is per row) */
+    for (int k = 0; k < 4; k++) {
+        float z[64];
+        memcpy(z, x, sizeof z);
+        z[3] = NAN, z[40] = INFINITY, z[41] = -INFINITY;
+        float zz[128];
+        memcpy(zz, z, sizeof z), memcpy(zz + 64, x + 64, 64 * sizeof(float));
+        const size_t rb = 2 * block_size_of(WTYPES[k]);
+        CHECK(sdc_quantize_rows(WTYPES[k], zz, q, 2, 64, true) && sdc_quantize_rows(WTYPES[k], zz, q2, 2, 64, true));
+        CHECK(memcmp(q, q2, 2 * rb) == 0);
+        CHECK(sdc_quantize_rows(WTYPES[k], x + 64, q2, 1, 64, true) && memcmp(q + rb, q2, rb) == 0);
+        CHECK(sdc_dequantize_row(WTYPES[k], q, y, 128));
+    }
+}
+
 int main(void) {
     tu_rng r = {12345};
     test_guards();
@@ -754,5 +1094,9 @@ int main(void) {
     test_roundtrips(&r);
     test_special_blocks(&r);
     test_float_formats();
+    test_weighted_literal();
+    test_weighted_ggml_vectors();
+    test_weighted_random(&r);
+    test_weighted_guards();
     return check_done();
 }

@@ -81,6 +81,9 @@ typedef struct sdc_backend_ops {
      * source row = dst when Ho == H, dst / 2 when Ho == 2H, else min(floor(dst * (float)H / Ho), H - 1)
      * computed in float (the same for columns) */
     sdc_status (*upsample_nearest)(sdc_backend *be, const sdc_act *x, sdc_act *y);
+    /* x [B, C, H, W] -> y [B, C, H + top + bottom, W + left + right]: x placed at (top, left),
+     * zeros around it (the VAE encoder's asymmetric (0, 1, 0, 1) pad before its stride-2 conv) */
+    sdc_status (*pad)(sdc_backend *be, const sdc_act *x, int top, int left, sdc_act *y);
 } sdc_backend_ops;
 
 struct sdc_backend {

@@ -362,6 +362,20 @@ sdc_act sdc_concat(sdc_ctx *c, sdc_act a, sdc_act b) {
     return run(c, "concat", c->be->ops->concat(c->be, &a, &b, &y), y);
 }
 
+sdc_act sdc_pad(sdc_ctx *c, sdc_act x, int top, int left, int bottom, int right) {
+    if (!ok_in(c, "pad", 1, &x)) return NONE;
+    if (x.ndim != 4 || top < 0 || left < 0 || bottom < 0 || right < 0 || top > 8 || left > 8 || bottom > 8 ||
+        right > 8) {
+        char xs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "pad: input %s by (%d, %d, %d, %d) not supported", shp(&x, xs, sizeof xs), top,
+                     left, bottom, right);
+        return NONE;
+    }
+    sdc_act y = sdc_new4(c, x.shape[0], x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right);
+    if (!y.data) return NONE;
+    return run(c, "pad", c->be->ops->pad(c->be, &x, top, left, &y), y);
+}
+
 sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim) {
     if (c->status != SDC_OK) return NONE;
     if (!t || n < 1 || dim < 2 || dim % 2) {

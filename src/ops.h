@@ -68,6 +68,9 @@ sdc_act sdc_upsample_nearest(sdc_ctx *c, sdc_act x, int64_t Ho, int64_t Wo);
 /* [B, M, N] -> [B, N, M] ([M, N] -> [N, M]): NCHW seen as [B, C, HW] <-> tokens [B, HW, C]. */
 sdc_act sdc_transpose(sdc_ctx *c, sdc_act x);
 sdc_act sdc_concat(sdc_ctx *c, sdc_act a, sdc_act b);   /* along dim 1 */
+/* x [B, C, H, W] -> [B, C, H + top + bottom, W + left + right], zero padding (torch
+ * F.pad(x, (left, right, top, bottom))); each amount 0..8. */
+sdc_act sdc_pad(sdc_ctx *c, sdc_act x, int top, int left, int bottom, int right);
 sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim);
 sdc_act sdc_embed(sdc_ctx *c, const sdc_tensor *table, const int32_t *ids, int64_t n);
 

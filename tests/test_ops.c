@@ -192,6 +192,35 @@ int main(void) {
         sdc_release(&c, m0);
     }
 
+    /* zero pad (F.pad(x, (0, 1, 0, 1)) of the VAE encoder's downsample, and all four sides) */
+    {
+        int64_t s[4] = {2, 3, 5, 7};
+        float x[2 * 3 * 5 * 7], got[2 * 3 * 8 * 10];
+        fill(&r, x, 2 * 3 * 5 * 7, 1);
+        size_t m0 = sdc_mark(&c);
+        sdc_act X = sdc_from_host(&c, x, 4, s);
+        sdc_act Y = sdc_pad(&c, X, 0, 0, 1, 1);
+        CHECK(Y.ndim == 4 && Y.shape[2] == 6 && Y.shape[3] == 8);
+        sdc_to_host(&c, Y, got);
+        int bad = 0;
+        for (int p = 0; p < 6; p++)
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 8; j++) bad += got[(p * 6 + i) * 8 + j] != (i < 5 && j < 7 ? x[(p * 5 + i) * 7 + j] : 0.0f);
+        CHECK_MSG(bad == 0, "pad (0, 0, 1, 1): %d values wrong", bad);
+        Y = sdc_pad(&c, X, 2, 1, 1, 2);
+        CHECK(Y.ndim == 4 && Y.shape[2] == 8 && Y.shape[3] == 10);
+        sdc_to_host(&c, Y, got);
+        bad = 0;
+        for (int p = 0; p < 6; p++)
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 10; j++) {
+                    bool in = i >= 2 && i < 7 && j >= 1 && j < 8;
+                    bad += got[(p * 8 + i) * 10 + j] != (in ? x[(p * 5 + i - 2) * 7 + j - 1] : 0.0f);
+                }
+        CHECK_MSG(bad == 0, "pad (2, 1, 1, 2): %d values wrong", bad);
+        sdc_release(&c, m0);
+    }
+
     /* dump: SDC_DUMP is read at context creation */
     {
         const char *dir = tu_tmpdir("test_ops");

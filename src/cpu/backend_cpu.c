@@ -227,6 +227,29 @@ static sdc_status cpu_upsample_nearest(sdc_backend *be, const sdc_act *x, sdc_ac
     return SDC_OK;
 }
 
+/* zero padding: one task per [H, W] plane; a pure copy, exact in any order */
+typedef struct { const float *x; float *y; int64_t H, W, Ho, Wo; int top, left; } pad_ctx;
+static void pad_task(void *ctx, int64_t plane, int thread) {
+    (void)thread;
+    const pad_ctx *p = ctx;
+    const float *x = p->x + plane * p->H * p->W;
+    float *y = p->y + plane * p->Ho * p->Wo;
+    memset(y, 0, (size_t)(p->top * p->Wo) * sizeof *y);
+    for (int64_t i = 0; i < p->H; i++) {
+        float *yr = y + (i + p->top) * p->Wo;
+        memset(yr, 0, (size_t)p->left * sizeof *yr);
+        memcpy(yr + p->left, x + i * p->W, (size_t)p->W * sizeof *yr);
+        memset(yr + p->left + p->W, 0, (size_t)(p->Wo - p->left - p->W) * sizeof *yr);
+    }
+    int64_t below = p->Ho - p->top - p->H;
+    memset(y + (p->top + p->H) * p->Wo, 0, (size_t)(below * p->Wo) * sizeof *y);
+}
+static sdc_status cpu_pad(sdc_backend *be, const sdc_act *x, int top, int left, sdc_act *y) {
+    pad_ctx p = {x->data, y->data, x->shape[2], x->shape[3], y->shape[2], y->shape[3], top, left};
+    sdc_pool_for(CB(be)->cpu->pool, x->shape[0] * x->shape[1], pad_task, &p);
+    return SDC_OK;
+}
+
 static const sdc_backend_ops CPU_OPS = {
     .name = "cpu",
     .free = cpu_free,
@@ -252,6 +275,7 @@ static const sdc_backend_ops CPU_OPS = {
     .embed = cpu_embed,
     .transpose = cpu_transpose,
     .upsample_nearest = cpu_upsample_nearest,
+    .pad = cpu_pad,
 };
 
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen) {

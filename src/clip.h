@@ -20,4 +20,10 @@ void sdc_clip_free(sdc_clip *w);
  * LayerNorm, as A1111 and diffusers compute it. */
 sdc_act sdc_clip_forward(sdc_ctx *c, const sdc_clip *w, const int32_t *ids, int64_t n, int clip_skip);
 
+/* The residual stream after the first `layers` (1..12) encoder layers (hidden_states[layers]
+ * in transformers' numbering), through the final LayerNorm when final_norm: clip_skip N is
+ * (13 - N, true); (11, false) is the raw penultimate output the goldens also hold.
+ * Allocates in c's arena; on return only the result remains above the mark the call found. */
+sdc_act sdc_clip_hidden(sdc_ctx *c, const sdc_clip *w, const int32_t *ids, int64_t n, int layers, bool final_norm);
+
 #endif

@@ -195,7 +195,7 @@ MAYBE_UNUSED static void apply_emphasis(float *z, const float *w) {
 #if SDC_HAVE_CLIP
 /* Encodes cond and uncond: *ctx gets [2, T, 768] (uncond, cond) or, when !with_uncond,
  * [1, T, 768] (cond); T = 77 * max(chunks). */
-static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,
+MAYBE_UNUSED static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,
                               const sdc_txt2img_params *p, bool with_uncond, float **ctx, int *T, char *err,
                               size_t errlen) {
     sdc_prompt_params pp = sdc_prompt_default_params();

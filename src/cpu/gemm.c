@@ -228,6 +228,64 @@ AVX2_FN static void pack_plain_rows_avx2(sdc_type t, const uint8_t *w, size_t ro
     }
 }
 
+/* Q8_0 / Q4_x / Q5_x rows straight into the interleaved layout: per 32-value block, four
+ * groups of 8 values of 8 rows are decoded into registers (the same integer -> float, *d,
+ * +m steps as the segment decoders above, so the values are identical) and transposed.
+ * No f32 row copy. k0 and kc are multiples of 32; rows >= nr are zero. */
+AVX2_FN static void pack_quant_rows_avx2(sdc_type t, const uint8_t *w, size_t row_bytes, int64_t r0, int nr,
+                                         int width, int64_t k0, int64_t kc, float *dst) {
+    const int q8 = t == SDC_TYPE_Q8_0, q5 = t == SDC_TYPE_Q5_0 || t == SDC_TYPE_Q5_1;
+    const int has_m = t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_1;
+    const size_t bs = q8 ? sizeof(sdc_block_q8_0) : t == SDC_TYPE_Q4_0 ? sizeof(sdc_block_q4_0)
+                    : t == SDC_TYPE_Q4_1 ? sizeof(sdc_block_q4_1) : t == SDC_TYPE_Q5_0 ? sizeof(sdc_block_q5_0)
+                    : sizeof(sdc_block_q5_1);
+    const int off = (has_m ? 4 : 2) + (q5 ? 4 : 0); /* qs offset in the block */
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i bias = _mm256_set1_epi32(q5 ? 16 : 8), one = _mm256_set1_epi32(1);
+    const __m256i shifts = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int g = 0; g < width; g += 8) {
+        const uint8_t *rp[8];
+        for (int i = 0; i < 8; i++)
+            rp[i] = g + i < nr ? w + (size_t)(r0 + g + i) * row_bytes + (size_t)(k0 / SDC_QK) * bs : NULL;
+        for (int64_t k = 0; k < kc; k += SDC_QK) {
+            __m256 vd[8], vm[8];
+            uint32_t qh[8];
+            for (int i = 0; i < 8; i++) {
+                if (!rp[i]) continue;
+                const uint8_t *b = rp[i] + (size_t)(k / SDC_QK) * bs;
+                vd[i] = _mm256_set1_ps(sdc_f16_to_f32(rd16(b)));
+                vm[i] = _mm256_set1_ps(has_m ? sdc_f16_to_f32(rd16(b + 2)) : 0.0f);
+                qh[i] = q5 ? rd32(b + off - 4) : 0;
+            }
+            for (int s = 0; s < 4; s++) {
+                __m256 a[8];
+                for (int i = 0; i < 8; i++) {
+                    if (!rp[i]) { a[i] = _mm256_setzero_ps(); continue; }
+                    const uint8_t *qs = rp[i] + (size_t)(k / SDC_QK) * bs + off;
+                    __m256i q;
+                    if (q8) {
+                        q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * s)));
+                    } else {
+                        __m128i v = _mm_loadl_epi64((const __m128i *)(qs + 8 * (s & 1)));
+                        if (s >= 2) v = _mm_srli_epi16(v, 4);
+                        q = _mm256_cvtepu8_epi32(_mm_and_si128(v, m4));
+                        if (q5) {
+                            __m256i hb = _mm256_and_si256(
+                                _mm256_srlv_epi32(_mm256_set1_epi32((int)(qh[i] >> (8 * s))), shifts), one);
+                            q = _mm256_or_si256(q, _mm256_slli_epi32(hb, 4));
+                        }
+                        if (!has_m) q = _mm256_sub_epi32(q, bias);
+                    }
+                    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(q), vd[i]);
+                    if (has_m) f = _mm256_add_ps(f, vm[i]);
+                    a[i] = f;
+                }
+                transpose8_regs(a, dst + (k + 8 * s) * width + g, width);
+            }
+        }
+    }
+}
+
 AVX2_FN static void interleave_avx2(const float *tmp, int64_t ldt, int width, int64_t kc, float *dst) {
     for (int g = 0; g < width; g += 8) {
         const float *r[8];
@@ -247,6 +305,11 @@ static void pack_weight_rows(sdc_type t, const uint8_t *w, size_t row_bytes, int
 #ifdef SDC_GEMM_X86
     if (isa >= SDC_ISA_AVX2 && (t == SDC_TYPE_F16 || t == SDC_TYPE_BF16 || t == SDC_TYPE_F32)) {
         pack_plain_rows_avx2(t, w, row_bytes, r0, nr, width, k0, kc, dst);
+        return;
+    }
+    if (isa >= SDC_ISA_AVX2 && kc % SDC_QK == 0 &&
+        (t == SDC_TYPE_Q8_0 || t == SDC_TYPE_Q4_0 || t == SDC_TYPE_Q4_1 || t == SDC_TYPE_Q5_0 || t == SDC_TYPE_Q5_1)) {
+        pack_quant_rows_avx2(t, w, row_bytes, r0, nr, width, k0, kc, dst);
         return;
     }
 #endif
@@ -344,15 +407,19 @@ AVX2_FN static void ukr_avx2_direct(int64_t kc, const float *const *arow, const 
                                     int load, const float *bm, const float *bn) {
     UKR_INIT();
     const float *a0 = arow[0], *a1 = arow[1], *a2 = arow[2], *a3 = arow[3], *a4 = arow[4], *a5 = arow[5];
-    int64_t k = 0;
-    for (; k + 2 <= kc; k += 2) {
-        _mm_prefetch((const char *)(b + 16 * 16), _MM_HINT_T0);
-        UKR_STEP(a0 + k, a1 + k, a2 + k, a3 + k, a4 + k, a5 + k, b);
-        UKR_STEP(a0 + k + 1, a1 + k + 1, a2 + k + 1, a3 + k + 1, a4 + k + 1, a5 + k + 1, b + 16);
-        b += 2 * NR;
-    }
-    for (; k < kc; k++) {
-        UKR_STEP(a0 + k, a1 + k, a2 + k, a3 + k, a4 + k, a5 + k, b);
+    /* One k per iteration, B held in registers (the empty asm stops gcc from folding the B
+     * loads into every FMA as memory operands, which makes the loop load-bound). */
+#pragma GCC unroll 1
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __asm__("" : "+x"(b0), "+x"(b1));
+        __m256 a;
+        a = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
         b += NR;
     }
     UKR_STORE();
@@ -466,23 +533,33 @@ static void fused_task(void *vr, int64_t t, int thread) {
     const int64_t s0 = jj * r.chunk, s1 = min64(nsl, s0 + r.chunk);
     if (mcur <= 0 || s0 >= s1) return;
     float *ablk = r0->ablk[thread];
-    float *bsl = ablk + (r.mc / MR) * r.kc * AW; /* r.kc holds the K block size here */
+    float *bsl = d->pack_a ? ablk + (r.mc / MR) * r.kc * AW : ablk; /* r.kc holds the K block size here */
     const int64_t kcb = r.kc;
     r.jc = 0;
     r.nc = d->N;
     for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
         r.kc = min64(kcb, d->K - r.pc);
-        for (int64_t ir = 0; ir < mcur; ir += MR)
-            d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc, ablk + (ir / MR) * r.kc * AW, r.isa);
+        if (d->pack_a)
+            for (int64_t ir = 0; ir < mcur; ir += MR)
+                d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc, ablk + (ir / MR) * r.kc * AW,
+                          r.isa);
         for (int64_t s = s0; s < s1; s += SDC_GEMM_STRIP) {
             const int64_t ns = min64(SDC_GEMM_STRIP, s1 - s);
             d->pack_b(d->ctx, s * NR, (int)min64(ns * NR, d->N - s * NR), r.pc, r.kc, bsl, r.isa);
             for (int64_t u = 0; u < ns; u++) {
                 const int64_t col = (s + u) * NR;
                 const int nr = (int)min64(NR, d->N - col);
-                for (int64_t ir = 0; ir < mcur; ir += MR)
-                    run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, i0 + ir,
-                             (int)min64(MR, mcur - ir), col, nr);
+                for (int64_t ir = 0; ir < mcur; ir += MR) {
+                    const int64_t row = i0 + ir;
+                    const int mr = (int)min64(MR, mcur - ir);
+                    if (d->pack_a) {
+                        run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, row, mr, col, nr);
+                    } else {
+                        const float *arow[MR];
+                        for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r.pc;
+                        run_tile(&r, NULL, arow, bsl + u * r.kc * NR, row, mr, col, nr);
+                    }
+                }
             }
         }
     }
@@ -490,7 +567,7 @@ static void fused_task(void *vr, int64_t t, int thread) {
 
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 || d->ldc < d->N ||
-        d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)) || (d->b_per_task && !d->pack_a))
+        d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)))
         return SDC_E_INVALID;
     gemm_run *r = calloc(1, sizeof *r);
     if (!r) return SDC_E_NOMEM;
@@ -511,17 +588,21 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
      * repacks its A block). Never changes results, only speed. */
     const int64_t target = T > 1 ? (d->b_per_task ? 8 : 4) * T : 1;
     int64_t n_i = d->b_per_task && d->M <= MC_FUSED_MAX ? 1 : cdiv(d->M, MC_MAX), n_j = 1;
-    if (n_i < target) n_j = min64(d->b_per_task ? max64(1, nslmax / SDC_GEMM_STRIP) : nslmax, cdiv(target, n_i));
+    /* most column chunks: b_per_task with a packed A repacks A per chunk, so chunks are at least a
+     * strip of slivers; with A read in place a chunk can be a single sliver */
+    const int64_t jmax = d->b_per_task && d->pack_a ? max64(1, nslmax / SDC_GEMM_STRIP) : nslmax;
+    if (n_i < target) n_j = min64(jmax, cdiv(target, n_i));
     if (n_i * n_j < target && !(d->b_per_task && d->M <= MC_FUSED_MAX))
         n_i = min64(cdiv(d->M, MR), cdiv(target, n_j));
     if (T > 1 && (n_i * n_j) % T) {
-        if (d->b_per_task && d->M <= MC_FUSED_MAX) n_j = min64(max64(1, nslmax / SDC_GEMM_STRIP), rup(n_j, T));
+        if (d->b_per_task && d->M <= MC_FUSED_MAX) n_j = min64(jmax, rup(n_j, T));
         else n_i = min64(cdiv(d->M, MR), cdiv(rup(n_i * n_j, T), n_j));
     }
     r->mc = rup(cdiv(d->M, n_i), MR);
     r->n_i = cdiv(d->M, r->mc);
     r->n_j = n_j;
     r->chunk = cdiv(nslmax, n_j);
+    r->n_j = cdiv(nslmax, r->chunk); /* no empty chunks */
 
     /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel. */
     const size_t bbytes = (size_t)(kcb * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
@@ -605,7 +686,7 @@ sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const f
     const sdc_type_traits *tr = sdc_type_traits_of(wt);
     sdc_gemm_desc d = {
         .M = M, .N = N, .K = K, .kgran = tr->block,
-        .a = x, .lda = ldx, .pack_a = linear_pack_a, .pack_b = linear_pack_b, .ctx = &lc,
+        .a = x, .lda = ldx, .pack_a = M <= MC_FUSED_MAX ? NULL : linear_pack_a, .pack_b = linear_pack_b, .ctx = &lc,
         .bias_m = NULL, .bias_n = bias, .c = y, .ldc = ldy,
         .b_per_task = M <= MC_FUSED_MAX, /* few rows: each task packs its W slivers (still once per call) */
     };

@@ -175,8 +175,9 @@ SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int6
     }
 }
 
+/* first: no earlier key block, so Ot is still zero and its rescale is skipped (an exact no-op). */
 SDC_AVX2 static void softmax_block_avx2(float *st, int64_t nk, int64_t nq, float *m, float *l, float *ot,
-                                        int64_t qcp, int64_t d) {
+                                        int64_t qcp, int64_t d, int first) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);
     for (int64_t r = 0; r < nq; r += 8) {
         __m256 mx = ninf;
@@ -193,7 +194,7 @@ SDC_AVX2 static void softmax_block_avx2(float *st, int64_t nk, int64_t nq, float
         }
         _mm256_store_ps(l + r, _mm256_fmadd_ps(_mm256_load_ps(l + r), alpha, sum));
         _mm256_store_ps(m + r, mnew);
-        if (_mm256_movemask_ps(_mm256_cmp_ps(alpha, one, _CMP_NEQ_UQ)))
+        if (!first && _mm256_movemask_ps(_mm256_cmp_ps(alpha, one, _CMP_NEQ_UQ)))
             for (int64_t c = 0; c < d; c++)
                 _mm256_store_ps(ot + c * qcp + r, _mm256_mul_ps(_mm256_load_ps(ot + c * qcp + r), alpha));
     }
@@ -258,8 +259,10 @@ SDC_AVX2 static void unpack_o_avx2(const float *ot, int64_t qcp, const float *in
 static void attn_task(void *vctx, int64_t task, int thread) {
     attn_ctx *c = vctx;
     const int64_t d = c->d;
-    int64_t chunk = task % c->nqc, bh = task / c->nqc;
-    int64_t b = bh / c->H, h = bh % c->H;
+    /* heads fastest: consecutive tasks read (and write) the same rows of q and out, so a
+     * chunk's rows come from DRAM once and are then shared by the H head tasks from cache */
+    int64_t h = task % c->H, bc = task / c->H;
+    int64_t b = bc / c->nqc, chunk = bc % c->nqc;
     int64_t i0 = chunk * c->qc, i1 = i0 + c->qc < c->Nq ? i0 + c->qc : c->Nq, nrows = i1 - i0;
     int64_t qcp = (nrows + 7) & ~(int64_t)7; /* queries padded to whole vectors */
 
@@ -316,7 +319,7 @@ static void attn_task(void *vctx, int64_t task, int thread) {
                 }
 #if SDC_HAVE_X86
             if (c->avx2) {
-                softmax_block_avx2(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d);
+                softmax_block_avx2(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d, kb == 0);
                 pv_block_avx2(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
                 continue;
             }

@@ -28,13 +28,19 @@
 #include "vae.h"
 
 #define TOL_REL_L2 1e-4    /* the tolerance for the fp32 path with exact (F16) weights */
-#define ATOL_IMG 1e-3      /* max abs vs diffusers fp32: image values O(1) after ~30 convolutions */
-#define ATOL_MOMENTS 1e-3  /* max abs of mean / logvar, O(1) */
+#define ATOL_IMG 1e-4      /* max abs vs diffusers fp32 (measured 5.5e-6): image values O(1) after
+                              ~30 convolutions summed in another order */
+#define ATOL_MOMENTS 1e-4  /* max abs of mean / logvar, O(1) (measured 1.0e-5) */
 /* tiled (tile 32, overlap 16) vs untiled decoding of a 48x48 N(0,1) latent: a tile sees only
  * its part of the latent (the mid-block attention and the convolutions' context stop at its
  * border), so this is a real difference, not rounding: bounded loosely, measured in the log */
+#ifdef SANITIZED   /* 24x24 latent, tile 16, overlap 8: a tile sees less of the latent */
+#define TILED_MAX_ABS 0.3     /* measured 0.154 */
+#define TILED_MEAN_ABS 0.05   /* measured 0.026 (0.024 in the overlap bands, 0.027 elsewhere) */
+#else
 #define TILED_MAX_ABS 0.25    /* measured 0.115 */
 #define TILED_MEAN_ABS 0.02   /* measured 0.0092 (0.0088 in the overlap bands, 0.0097 elsewhere) */
+#endif
 
 static double now(void) {
     struct timespec ts;

@@ -177,7 +177,7 @@ MAYBE_UNUSED static uint64_t random_seed(void) {
 
 /* A1111 EmphasisOriginal on one chunk z [77, 768] (batch 1): z *= w[t] per token, then the mean
  * over the chunk restored. Means in double, the products in float as torch does them. */
-MAYBE_UNUSED static void apply_emphasis(float *z, const float *w) {
+void sdc_pipeline_apply_emphasis(float *z, const float *w) {
     bool all_one = true;
     for (int t = 0; t < SDC_CLIP_CTX; t++) all_one &= w[t] == 1.0f;
     if (all_one) return; /* z * 1 has the same mean: the ratio is exactly 1 */
@@ -237,9 +237,9 @@ MAYBE_UNUSED static sdc_status encode_text(sdc_backend *be, const sdc_model *m, 
         sdc_release(&c, mark);
         if (st != SDC_OK) goto done;
     }
-    for (int r = 0; r < nc; r++) apply_emphasis(z + (size_t)r * SDC_CLIP_CTX * CLIP_DIM, pc.weights + r * SDC_CLIP_CTX);
+    for (int r = 0; r < nc; r++) sdc_pipeline_apply_emphasis(z + (size_t)r * SDC_CLIP_CTX * CLIP_DIM, pc.weights + r * SDC_CLIP_CTX);
     for (int r = 0; r < nu; r++)
-        apply_emphasis(z + (size_t)(nc + r) * SDC_CLIP_CTX * CLIP_DIM, pu.weights + r * SDC_CLIP_CTX);
+        sdc_pipeline_apply_emphasis(z + (size_t)(nc + r) * SDC_CLIP_CTX * CLIP_DIM, pu.weights + r * SDC_CLIP_CTX);
     {
         const size_t chunk = (size_t)SDC_CLIP_CTX * CLIP_DIM;
         int B = with_uncond ? 2 : 1;

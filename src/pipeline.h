@@ -21,4 +21,9 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
  * missing ones are named in what. */
 bool sdc_pipeline_networks_built(char *what, size_t len);
 
+/* A1111's emphasis ("EmphasisOriginal", modules/sd_emphasis.py) on one chunk of CLIP hidden
+ * states z [77, 768]: z[t] *= w[t] for every token, then z *= mean_before / mean_after (means
+ * over the whole chunk). */
+void sdc_pipeline_apply_emphasis(float *z, const float *w);
+
 #endif

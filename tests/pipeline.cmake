@@ -3,3 +3,4 @@
 sdc_test(test_infotext TIMEOUT 60)
 sdc_test(test_pipeline MODEL TIMEOUT 3600)
 sdc_shell_test(test_generate_cli MODEL TIMEOUT 1800)
+sdc_test(test_emphasis)

@@ -223,6 +223,7 @@ int main(void) {
     /* Many row blocks and column chunks (task grid, partial tiles on both edges). */
     run_case(&r, SDC_TYPE_F16, 301, 203, 640, 640, 203, 1);
     run_case(&r, SDC_TYPE_Q4_0, 400, 64, 320, 320, 64, 1);
+    run_case(&r, SDC_TYPE_Q5_1, 150, 70, 320, 320, 70, 1);  /* 96 < M <= 288: x packed, W slivers per task */
     run_case(&r, SDC_TYPE_Q8_0, 16, 4200, 64, 64, 4200, 1);   /* N > 4096, few rows: per-task W packing */
     run_case(&r, SDC_TYPE_Q4_1, 300, 4130, 64, 64, 4130, 0);  /* N > one 4096-wide shared panel */
     printf("worst err/bound over all cases: %.3f\n", worst_ratio_all);

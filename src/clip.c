@@ -134,27 +134,6 @@ void sdc_clip_free(sdc_clip *w) { free(w); }
 
 static const sdc_act NONE;
 
-/* Frees everything allocated after arena mark m except x, which is moved down to start at
- * m. The arena is a bump pointer (backend.h): release only moves the pointer, so x's bytes
- * stay readable until something is written over them. The copy (sdc_scale by 1, exact) goes
- * to m; when that range overlaps x, x is first copied above itself. */
-static sdc_act keep(sdc_ctx *c, size_t m, sdc_act x) {
-    if (c->status != SDC_OK || !x.data) return NONE;
-    size_t bytes = (size_t)sdc_act_nelem(&x) * sizeof(float);
-    size_t top = sdc_mark(c);
-    sdc_act probe = sdc_new2(c, 1, 1);   /* lives at arena offset `top` */
-    if (!probe.data) return NONE;
-    sdc_release(c, top);
-    const char *base = (const char *)probe.data - top;  /* address of arena offset 0 */
-    const char *xd = (const char *)x.data;
-    if (xd < base + m) {   /* allocated before the scope: nothing to move */
-        sdc_release(c, m);
-        return x;
-    }
-    if ((size_t)(xd - base) < m + bytes) x = sdc_scale(c, x, 1.0f);  /* would overlap its copy */
-    sdc_release(c, m);
-    return sdc_scale(c, x, 1.0f);
-}
 
 /* One encoder layer on h [n, 77, 768]. ref: transformers CLIPEncoderLayer.forward,
  * CLIPAttention.forward (q_proj(x) * d^-0.5 with d = 64; softmax over a causal mask),
@@ -169,12 +148,12 @@ static sdc_act layer(sdc_ctx *c, const clip_layer *l, sdc_act h) {
     sdc_act v = sdc_linear(c, x, l->v_w, l->v_b);
     sdc_act a = sdc_attention(c, q, 0, k, 0, v, 0, CLIP_DIM, CLIP_HEADS, true);  // [n, 77, 768]
     a = sdc_linear(c, a, l->o_w, l->o_b);
-    h = keep(c, m, sdc_add(c, h, a));                                     // residual
+    h = sdc_keep(c, m, sdc_add(c, h, a));                                     // residual
     x = sdc_layer_norm(c, h, CLIP_LN_EPS, l->ln2_w, l->ln2_b);
     x = sdc_linear(c, x, l->fc1_w, l->fc1_b);                             // [n, 77, 3072]
     x = sdc_quick_gelu(c, x);
     x = sdc_linear(c, x, l->fc2_w, l->fc2_b);                             // [n, 77, 768]
-    return keep(c, m, sdc_add(c, h, x));                                  // residual
+    return sdc_keep(c, m, sdc_add(c, h, x));                                  // residual
 }
 
 sdc_act sdc_clip_hidden(sdc_ctx *c, const sdc_clip *w, const int32_t *ids, int64_t n, int layers, bool final_norm) {
@@ -196,18 +175,18 @@ sdc_act sdc_clip_hidden(sdc_ctx *c, const sdc_clip *w, const int32_t *ids, int64
     /* ref: transformers CLIPTextEmbeddings.forward: token_embedding(ids) + position_embedding(pos) */
     sdc_act h = sdc_add(c, sdc_embed(c, w->tok_emb, ids, n * T), sdc_embed(c, w->pos_emb, pos, n * T));  // [n*77, 768]
     free(pos);
-    h = keep(c, m0, sdc_reshape(c, h, 3, (const int64_t[]){n, T, CLIP_DIM}));    // [n, 77, 768]
+    h = sdc_keep(c, m0, sdc_reshape(c, h, 3, (const int64_t[]){n, T, CLIP_DIM}));    // [n, 77, 768]
     sdc_dump(c, "clip.embed", h);
 
     /* ref: transformers CLIPEncoder.forward (hidden_states[i] = output of layer i) */
     char name[32];
     for (int i = 0; i < layers; i++) {
-        h = keep(c, m0, layer(c, &w->layer[i], h));   // the input's place is reused
+        h = sdc_keep(c, m0, layer(c, &w->layer[i], h));   // the input's place is reused
         snprintf(name, sizeof name, "clip.layer.%d", i);
         sdc_dump(c, name, h);
     }
     /* ref: transformers CLIPTextTransformer.forward: final_layer_norm(last_hidden_state) */
-    if (final_norm) h = keep(c, m0, sdc_layer_norm(c, h, CLIP_LN_EPS, w->lnf_w, w->lnf_b));
+    if (final_norm) h = sdc_keep(c, m0, sdc_layer_norm(c, h, CLIP_LN_EPS, w->lnf_w, w->lnf_b));
     return h;
 }
 

@@ -434,3 +434,25 @@ void sdc_dump(sdc_ctx *c, const char *name, sdc_act x) {
     }
     free(h);
 }
+
+sdc_act sdc_keep(sdc_ctx *c, size_t m, sdc_act x) {
+    if (c->status != SDC_OK || !x.data) return NONE;
+    size_t bytes = (size_t)sdc_act_nelem(&x) * sizeof(float);
+    size_t top = sdc_mark(c);
+    sdc_act probe = sdc_new2(c, 1, 1); /* lives at arena offset `top` */
+    if (!probe.data) return NONE;
+    sdc_release(c, top);
+    const char *base = (const char *)probe.data - top; /* address of arena offset 0 */
+    const char *xd = (const char *)x.data;
+    if (xd < base + m) { /* allocated before the scope: nothing to move */
+        sdc_release(c, m);
+        return x;
+    }
+    if ((size_t)(xd - base) == m) { /* already in place */
+        sdc_release(c, m + ((bytes + 63) & ~(size_t)63));
+        return x;
+    }
+    if ((size_t)(xd - base) < m + bytes) x = sdc_scale(c, x, 1.0f); /* would overlap its copy: go above first */
+    sdc_release(c, m);
+    return sdc_scale(c, x, 1.0f); /* exact copy to offset m */
+}

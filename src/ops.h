@@ -33,6 +33,12 @@ sdc_status sdc_ctx_fail(sdc_ctx *c, sdc_status s, const char *fmt, ...) __attrib
 static inline size_t sdc_mark(sdc_ctx *c) { return c->be->ops->mark(c->be); }
 static inline void sdc_release(sdc_ctx *c, size_t m) { c->be->ops->release(c->be, m); }
 
+/* Ends the scope opened by mark m but keeps x: everything allocated after m is freed and x
+ * is moved down to start at m (so a block's result survives while its temporaries go). x
+ * allocated before m is returned as is. Relies on the backend contract that the arena is one
+ * bump-allocated range and release only moves the pointer. */
+sdc_act sdc_keep(sdc_ctx *c, size_t m, sdc_act x);
+
 /* A new uninitialised activation of the given shape (ndim 1..4). */
 sdc_act sdc_new(sdc_ctx *c, int ndim, const int64_t *shape);
 sdc_act sdc_new4(sdc_ctx *c, int64_t a, int64_t b, int64_t cc, int64_t d);

@@ -9,7 +9,7 @@
  * mapped file, no copies). Activations are NCHW [B, C, H, W] on the convolution path and
  * tokens [B, HW, C] inside the transformers.
  *
- * Memory: every block runs inside an arena scope; keep() moves the block's result down to the
+ * Memory: every block runs inside an arena scope; sdc_keep() moves the block's result down to the
  * scope's mark so its temporaries are freed and only the result (and the skip connections
  * below it) survive. Peak activation memory is the skip stack plus one block's temporaries.
  *
@@ -302,26 +302,6 @@ int sdc_unet_in_channels(const sdc_unet *w) { return w ? w->in_channels : 0; }
 
 static const sdc_act NONE;
 
-/* Frees everything allocated after arena mark m except x, which moves down to m. The copy is
- * sdc_scale(x, 1), exact. It relies on the arena being a bump pointer (backend.h): release
- * only moves the pointer, so x's bytes stay intact until the copy overwrites the place it
- * goes to; that place must not overlap x, else x first goes up above itself. */
-static sdc_act keep(sdc_ctx *c, size_t m, sdc_act x) {
-    if (c->status != SDC_OK || !x.data) return NONE;
-    size_t top = sdc_mark(c);
-    sdc_act probe = sdc_new2(c, 1, 1);  /* its address is the arena at offset `top` */
-    if (!probe.data) return NONE;
-    sdc_release(c, top);
-    const char *at_m = (const char *)probe.data - (top - m);
-    const char *xd = (const char *)x.data;
-    if (xd < at_m) {  /* x is older than the scope: nothing of it to move */
-        sdc_release(c, m);
-        return x;
-    }
-    if (xd < at_m + (size_t)sdc_act_nelem(&x) * sizeof(float)) x = sdc_scale(c, x, 1.0f);
-    sdc_release(c, m);
-    return sdc_scale(c, x, 1.0f);
-}
 
 /* ref: ldm openaimodel.ResBlock._forward; diffusers ResnetBlock2D.forward
  *   h = conv1(silu(gn(x))) + emb_layers(silu(emb))[:, :, None, None]
@@ -360,17 +340,17 @@ static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act cont
     sdc_act h = sdc_group_norm(c, x, UNET_GROUPS, EPS_XF_GN, s->norm_w, s->norm_b, false);  // [B, C, H, W]
     h = sdc_transpose(c, sdc_reshape(c, h, 3, (const int64_t[]){B, C, H * W}));            // [B, HW, C]
     h = sdc_linear(c, h, s->proj_in_w, s->proj_in_b);   // proj_in: a 1x1 conv = linear over tokens
-    h = keep(c, m, h);
+    h = sdc_keep(c, m, h);
 
     sdc_act n = sdc_layer_norm(c, h, EPS_LN, s->ln1_w, s->ln1_b);
-    h = keep(c, m, sdc_add(c, h, attention(c, &s->attn1, n, n, C)));          // self-attention
+    h = sdc_keep(c, m, sdc_add(c, h, attention(c, &s->attn1, n, n, C)));          // self-attention
     n = sdc_layer_norm(c, h, EPS_LN, s->ln2_w, s->ln2_b);
-    h = keep(c, m, sdc_add(c, h, attention(c, &s->attn2, n, context, C)));    // cross-attention
+    h = sdc_keep(c, m, sdc_add(c, h, attention(c, &s->attn2, n, context, C)));    // cross-attention
     n = sdc_layer_norm(c, h, EPS_LN, s->ln3_w, s->ln3_b);
     sdc_act f = sdc_linear(c, n, s->ff_in_w, s->ff_in_b);                      // [B, HW, 8C]
     f = sdc_geglu(c, f);                                                       // [B, HW, 4C]
     f = sdc_linear(c, f, s->ff_out_w, s->ff_out_b);                            // [B, HW, C]
-    h = keep(c, m, sdc_add(c, h, f));
+    h = sdc_keep(c, m, sdc_add(c, h, f));
 
     h = sdc_linear(c, h, s->proj_out_w, s->proj_out_b);                        // proj_out
     h = sdc_reshape(c, sdc_transpose(c, h), 4, (const int64_t[]){B, C, H, W});  // [B, C, H, W]
@@ -414,7 +394,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     emb = sdc_linear(c, sdc_silu(c, emb), w->time2_w, w->time2_b);  // [B, 1280]
     sdc_dump(c, "unet.time_emb", emb);
     /* every ResBlock's emb_layers starts with SiLU: compute it once */
-    sdc_act emb_silu = keep(c, m0, sdc_silu(c, emb));               // [B, 1280]
+    sdc_act emb_silu = sdc_keep(c, m0, sdc_silu(c, emb));               // [B, 1280]
 
     /* input blocks: hs[i] (the skip connections) stay on the arena stack, hs[i] at mark ms[i] */
     sdc_act hs[UNET_BLOCKS];
@@ -425,7 +405,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     sdc_dump(c, "unet.in.0", hs[0]);
     for (int i = 1; i < UNET_BLOCKS; i++) {
         ms[i] = sdc_mark(c);
-        hs[i] = keep(c, ms[i], block(c, &w->in[i], hs[i - 1], emb_silu, context, 0, 0));
+        hs[i] = sdc_keep(c, ms[i], block(c, &w->in[i], hs[i - 1], emb_silu, context, 0, 0));
         snprintf(name, sizeof name, "unet.in.%d", i);
         sdc_dump(c, name, hs[i]);
     }
@@ -434,7 +414,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     size_t mm = sdc_mark(c);
     sdc_act h = resblock(c, &w->mid_res1, hs[UNET_BLOCKS - 1], emb_silu);  // [B, 1280, h/8, w/8]
     h = transformer(c, &w->mid_xf, h, context);
-    h = keep(c, mm, resblock(c, &w->mid_res2, h, emb_silu));
+    h = sdc_keep(c, mm, resblock(c, &w->mid_res2, h, emb_silu));
     sdc_dump(c, "unet.mid", h);
 
     /* output blocks: h = block(cat[h, hs.pop()]); each result replaces the popped skip on the
@@ -443,7 +423,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
         int s = UNET_BLOCKS - 1 - i;
         int64_t up_h = s > 0 ? hs[s - 1].shape[2] : 0, up_w = s > 0 ? hs[s - 1].shape[3] : 0;
         sdc_act cat = sdc_concat(c, h, hs[s]);                       // [B, C + Cskip, ., .]
-        h = keep(c, ms[s], block(c, &w->out[i], cat, emb_silu, context, up_h, up_w));
+        h = sdc_keep(c, ms[s], block(c, &w->out[i], cat, emb_silu, context, up_h, up_w));
         snprintf(name, sizeof name, "unet.out.%d", i);
         sdc_dump(c, name, h);
     }
@@ -452,7 +432,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
      * conv_norm_out, conv_act, conv_out */
     h = sdc_group_norm(c, h, UNET_GROUPS, EPS_RES, w->norm_out_w, w->norm_out_b, true);
     h = sdc_conv2d(c, h, w->conv_out_w, w->conv_out_b, 1, 1);       // [B, 4, h, w]
-    h = keep(c, m0, h);
+    h = sdc_keep(c, m0, h);
     sdc_dump(c, "unet.eps", h);
     return h;
 }

@@ -10,7 +10,7 @@
  * (views into the mapped file, no copies). Activations are NCHW [B, C, H, W], tokens
  * [B, HW, C] inside the mid-block attention.
  *
- * Memory: every block runs in an arena scope and only its result survives (keep()); inside a
+ * Memory: every block runs in an arena scope and only its result survives (sdc_keep()); inside a
  * ResBlock the first convolution's input is dropped before the second runs, so the peak is
  * about four activations of the widest level (at 512x512: 256 ch x 512 x 512 floats, 256 MiB
  * each, right after the last upsampler).
@@ -212,31 +212,6 @@ void sdc_vae_free(sdc_vae *w) { free(w); }
 
 static const sdc_act NONE;
 
-/* Frees everything allocated after arena mark m except x, which is moved down to start at
- * m. The arena is a bump pointer (backend.h): release only moves the pointer, so x's bytes
- * stay readable until something is written over them. The copy (sdc_scale by 1, exact) goes
- * to m; when that range overlaps x, x is first copied above itself. */
-static sdc_act keep(sdc_ctx *c, size_t m, sdc_act x) {
-    if (c->status != SDC_OK || !x.data) return NONE;
-    size_t bytes = (size_t)sdc_act_nelem(&x) * sizeof(float);
-    size_t top = sdc_mark(c);
-    sdc_act probe = sdc_new2(c, 1, 1);   /* lives at arena offset `top` */
-    if (!probe.data) return NONE;
-    sdc_release(c, top);
-    const char *base = (const char *)probe.data - top;  /* address of arena offset 0 */
-    const char *xd = (const char *)x.data;
-    if (xd < base + m) {   /* allocated before the scope: nothing to move */
-        sdc_release(c, m);
-        return x;
-    }
-    if ((size_t)(xd - base) == m) {   /* already in place */
-        sdc_release(c, m + ((bytes + 63) & ~(size_t)63));
-        return x;
-    }
-    if ((size_t)(xd - base) < m + bytes) x = sdc_scale(c, x, 1.0f);  /* would overlap its copy */
-    sdc_release(c, m);
-    return sdc_scale(c, x, 1.0f);
-}
 
 /* ref: ldm model.py ResnetBlock.forward; diffusers ResnetBlock2D.forward (temb None)
  *   h = conv1(silu(norm1(x)));  h = conv2(dropout(silu(norm2(h))))   (dropout: identity)
@@ -244,12 +219,12 @@ static sdc_act keep(sdc_ctx *c, size_t m, sdc_act x) {
 static sdc_act resblock(sdc_ctx *c, const vae_res *r, sdc_act x) {
     size_t m = sdc_mark(c);
     sdc_act h = sdc_group_norm(c, x, VAE_GROUPS, VAE_EPS, r->norm1_w, r->norm1_b, true);  // [B, cin, H, W]
-    h = keep(c, m, sdc_conv2d(c, h, r->conv1_w, r->conv1_b, 1, 1));                      // [B, cout, H, W]
+    h = sdc_keep(c, m, sdc_conv2d(c, h, r->conv1_w, r->conv1_b, 1, 1));                      // [B, cout, H, W]
     size_t m1 = sdc_mark(c);
     sdc_act g = sdc_group_norm(c, h, VAE_GROUPS, VAE_EPS, r->norm2_w, r->norm2_b, true);
-    g = keep(c, m1, sdc_conv2d(c, g, r->conv2_w, r->conv2_b, 1, 1));                      // [B, cout, H, W]
+    g = sdc_keep(c, m1, sdc_conv2d(c, g, r->conv2_w, r->conv2_b, 1, 1));                      // [B, cout, H, W]
     sdc_act s = r->skip_w ? sdc_conv2d(c, x, r->skip_w, r->skip_b, 1, 0) : x;
-    return keep(c, m, sdc_add(c, s, g));
+    return sdc_keep(c, m, sdc_add(c, s, g));
 }
 
 /* ref: ldm model.py AttnBlock.forward (single head, scale C^-0.5 with C = 512); diffusers
@@ -261,15 +236,15 @@ static sdc_act attnblock(sdc_ctx *c, const vae_attn *a, sdc_act x) {
     int64_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
     size_t m = sdc_mark(c);
     sdc_act h = sdc_group_norm(c, x, VAE_GROUPS, VAE_EPS, a->norm_w, a->norm_b, false);  // [B, C, H, W]
-    h = keep(c, m, sdc_transpose(c, sdc_reshape(c, h, 3, (const int64_t[]){B, C, H * W})));  // [B, HW, C]
+    h = sdc_keep(c, m, sdc_transpose(c, sdc_reshape(c, h, 3, (const int64_t[]){B, C, H * W})));  // [B, HW, C]
     size_t m1 = sdc_mark(c);
     sdc_act q = sdc_linear(c, h, a->q_w, a->q_b);                       // [B, HW, C]
     sdc_act k = sdc_linear(c, h, a->k_w, a->k_b);
     sdc_act v = sdc_linear(c, h, a->v_w, a->v_b);
-    sdc_act o = keep(c, m1, sdc_attention(c, q, 0, k, 0, v, 0, C, 1, false));  // [B, HW, C]
+    sdc_act o = sdc_keep(c, m1, sdc_attention(c, q, 0, k, 0, v, 0, C, 1, false));  // [B, HW, C]
     o = sdc_linear(c, o, a->proj_w, a->proj_b);                         // proj_out
     o = sdc_reshape(c, sdc_transpose(c, o), 4, (const int64_t[]){B, C, H, W});
-    return keep(c, m, sdc_add(c, x, o));
+    return sdc_keep(c, m, sdc_add(c, x, o));
 }
 
 static sdc_act midblock(sdc_ctx *c, const vae_mid *mid, sdc_act h) {
@@ -277,7 +252,7 @@ static sdc_act midblock(sdc_ctx *c, const vae_mid *mid, sdc_act h) {
     h = resblock(c, &mid->res1, h);
     h = attnblock(c, &mid->attn, h);
     h = resblock(c, &mid->res2, h);
-    return keep(c, m, h);
+    return sdc_keep(c, m, h);
 }
 
 static bool check_input(sdc_ctx *c, const char *what, const sdc_vae *w, sdc_act x, int64_t C, int64_t mult) {
@@ -301,18 +276,18 @@ sdc_act sdc_vae_decode(sdc_ctx *c, const sdc_vae *w, sdc_act z) {
     sdc_act h = sdc_scale(c, z, 1.0f / SDC_VAE_SCALE);                        // [B, 4, h, w]
     h = sdc_conv2d(c, h, w->post_quant_w, w->post_quant_b, 1, 0);             // post_quant_conv
     sdc_dump(c, "vae.dec.in", h);
-    h = keep(c, m0, sdc_conv2d(c, h, w->dec_in_w, w->dec_in_b, 1, 1));        // [B, 512, h, w]
-    h = keep(c, m0, midblock(c, &w->dec_mid, h));
+    h = sdc_keep(c, m0, sdc_conv2d(c, h, w->dec_in_w, w->dec_in_b, 1, 1));        // [B, 512, h, w]
+    h = sdc_keep(c, m0, midblock(c, &w->dec_mid, h));
     sdc_dump(c, "vae.dec.mid", h);
 
     /* ref: ldm Decoder.forward: for i_level in reversed(range(4)): 3 ResBlocks, then Upsample
      * (nearest x2, 3x3 conv; ldm model.py Upsample, diffusers Upsample2D) unless i_level == 0 */
     char name[32];
     for (int l = VAE_LEVELS - 1; l >= 0; l--) {
-        for (int j = 0; j < 3; j++) h = keep(c, m0, resblock(c, &w->up[l][j], h));
+        for (int j = 0; j < 3; j++) h = sdc_keep(c, m0, resblock(c, &w->up[l][j], h));
         if (l > 0) {
             h = sdc_upsample2x(c, h);                                         // [B, C, 2H, 2W]
-            h = keep(c, m0, sdc_conv2d(c, h, w->upsample[l].w, w->upsample[l].b, 1, 1));
+            h = sdc_keep(c, m0, sdc_conv2d(c, h, w->upsample[l].w, w->upsample[l].b, 1, 1));
         }
         snprintf(name, sizeof name, "vae.dec.up.%d", l);
         sdc_dump(c, name, h);
@@ -320,7 +295,7 @@ sdc_act sdc_vae_decode(sdc_ctx *c, const sdc_vae *w, sdc_act z) {
     /* ref: ldm Decoder.forward tail: norm_out, nonlinearity (swish), conv_out (give_pre_end,
      * tanh_out False) */
     h = sdc_group_norm(c, h, VAE_GROUPS, VAE_EPS, w->dec_norm_w, w->dec_norm_b, true);
-    h = keep(c, m0, sdc_conv2d(c, h, w->dec_out_w, w->dec_out_b, 1, 1));      // [B, 3, 8h, 8w]
+    h = sdc_keep(c, m0, sdc_conv2d(c, h, w->dec_out_w, w->dec_out_b, 1, 1));      // [B, 3, 8h, 8w]
     sdc_dump(c, "vae.dec.out", h);
     return h;
 }
@@ -333,22 +308,22 @@ sdc_act sdc_vae_encode(sdc_ctx *c, const sdc_vae *w, sdc_act x) {
     sdc_act h = sdc_conv2d(c, x, w->enc_in_w, w->enc_in_b, 1, 1);             // [B, 128, H, W]
     char name[32];
     for (int l = 0; l < VAE_LEVELS; l++) {
-        for (int j = 0; j < 2; j++) h = keep(c, m0, resblock(c, &w->down[l][j], h));
+        for (int j = 0; j < 2; j++) h = sdc_keep(c, m0, resblock(c, &w->down[l][j], h));
         if (l < VAE_LEVELS - 1) {
             /* ref: ldm model.py Downsample (with_conv): F.pad(x, (0, 1, 0, 1)) then a 3x3 conv
              * with stride 2 and no padding - asymmetric, unlike the UNet's; diffusers
              * Downsample2D(padding=0) pads the same way */
             h = sdc_pad(c, h, 0, 0, 1, 1);                                    // [B, C, H+1, W+1]
-            h = keep(c, m0, sdc_conv2d(c, h, w->downsample[l].w, w->downsample[l].b, 2, 0));  // [B, C, H/2, W/2]
+            h = sdc_keep(c, m0, sdc_conv2d(c, h, w->downsample[l].w, w->downsample[l].b, 2, 0));  // [B, C, H/2, W/2]
         }
         snprintf(name, sizeof name, "vae.enc.down.%d", l);
         sdc_dump(c, name, h);
     }
-    h = keep(c, m0, midblock(c, &w->enc_mid, h));
+    h = sdc_keep(c, m0, midblock(c, &w->enc_mid, h));
     sdc_dump(c, "vae.enc.mid", h);
     h = sdc_group_norm(c, h, VAE_GROUPS, VAE_EPS, w->enc_norm_w, w->enc_norm_b, true);
     h = sdc_conv2d(c, h, w->enc_out_w, w->enc_out_b, 1, 1);                   // [B, 8, H/8, W/8]
-    h = keep(c, m0, sdc_conv2d(c, h, w->quant_w, w->quant_b, 1, 0));         // quant_conv
+    h = sdc_keep(c, m0, sdc_conv2d(c, h, w->quant_w, w->quant_b, 1, 0));         // quant_conv
     sdc_dump(c, "vae.enc.out", h);
     return h;
 }

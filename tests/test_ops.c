@@ -221,6 +221,26 @@ int main(void) {
         sdc_release(&c, m0);
     }
 
+    /* sdc_keep: temporaries of a scope are freed, the result survives, moved to the mark */
+    {
+        float v[6] = {1, 2, 3, 4, 5, 6};
+        int64_t s2[2] = {2, 3};
+        size_t m = sdc_mark(&c);
+        sdc_act t1 = sdc_from_host(&c, v, 2, s2);
+        sdc_act t2 = sdc_scale(&c, t1, 2.0f);
+        sdc_act kept = sdc_keep(&c, m, sdc_scale(&c, t2, 0.5f));
+        float got[6];
+        sdc_to_host(&c, kept, got);
+        CHECK(kept.data != NULL && memcmp(got, v, sizeof v) == 0);
+        CHECK(sdc_mark(&c) == m + 64); /* only the kept 6 floats (one 64-byte slot) remain */
+        sdc_act old = sdc_from_host(&c, v, 2, s2);
+        size_t m2 = sdc_mark(&c);
+        (void)sdc_scale(&c, old, 3.0f);
+        sdc_act same = sdc_keep(&c, m2, old); /* allocated before the scope: returned as is */
+        CHECK(same.data == old.data && sdc_mark(&c) == m2);
+        sdc_release(&c, m);
+    }
+
     /* dump: SDC_DUMP is read at context creation */
     {
         const char *dir = tu_tmpdir("test_ops");

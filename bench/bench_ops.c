@@ -102,7 +102,7 @@ static void *make_weights(sdc_type t, int64_t rows, int64_t K, unsigned *seed) {
     uint8_t *w = malloc((size_t)(rb * (uint64_t)rows));
     float *tmp = malloc((size_t)K * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t k = 0; k < K; k++) tmp[k] = ((float)rand_r(seed) / RAND_MAX - 0.5f) * 0.1f;
+        for (int64_t k = 0; k < K; k++) tmp[k] = ((float)((double)rand_r(seed) / RAND_MAX) - 0.5f) * 0.1f;
         sdc_quantize_row(t, tmp, w + (size_t)r * rb, K);
     }
     free(tmp);
@@ -110,7 +110,7 @@ static void *make_weights(sdc_type t, int64_t rows, int64_t K, unsigned *seed) {
 }
 
 static void fill(float *v, int64_t n, unsigned *seed) {
-    for (int64_t i = 0; i < n; i++) v[i] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < n; i++) v[i] = (float)((double)rand_r(seed) / RAND_MAX) - 0.5f;
 }
 
 typedef struct {

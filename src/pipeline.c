@@ -43,18 +43,11 @@
 #include "sampler.h"
 #include "schedule.h"
 #include "tokenizer.h"
-#if SDC_HAVE_CLIP
 #include "clip.h"
-#endif
-#if SDC_HAVE_UNET
 #include "unet.h"
-#endif
-#if SDC_HAVE_VAE
 #include "vae.h"
-#endif
 
 #define CLIP_DIM 768
-#define MAYBE_UNUSED __attribute__((unused)) /* helpers idle while a network is missing */
 #define ARENA_BYTES ((size_t)64 << 30) /* reserved address space; pages are touched on use */
 #define VAE_TILE 32                    /* latent pixels, stable-diffusion.cpp's default 32x32 */
 #define VAE_TILE_OVERLAP 16            /* its default overlap: 0.5 of the tile */
@@ -81,27 +74,6 @@ sdc_txt2img_params sdc_txt2img_default_params(void) {
 
 const char *sdc_txt2img_sampler_list(void) { return sdc_sampler_kind_list(); }
 const char *sdc_txt2img_schedule_list(void) { return sdc_schedule_kind_list(); }
-
-bool sdc_pipeline_networks_built(char *what, size_t len) {
-    const char *missing[3];
-    int n = 0;
-#if !SDC_HAVE_CLIP
-    missing[n++] = "the CLIP text encoder (src/clip.c)";
-#endif
-#if !SDC_HAVE_UNET
-    missing[n++] = "the UNet (src/unet.c)";
-#endif
-#if !SDC_HAVE_VAE
-    missing[n++] = "the VAE (src/vae.c)";
-#endif
-    if (what && len) {
-        what[0] = 0;
-        size_t o = 0;
-        for (int i = 0; i < n && o < len; i++)
-            o += (size_t)snprintf(what + o, len - o, "%s%s", i ? ", " : "", missing[i]);
-    }
-    return n == 0;
-}
 
 sdc_status sdc_txt2img_validate(const sdc_txt2img_params *p, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
@@ -139,7 +111,7 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-MAYBE_UNUSED static double peak_rss_mib(void) {
+static double peak_rss_mib(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
@@ -156,9 +128,9 @@ static void plog(const sdc_txt2img_params *p, sdc_log_level lv, const char *fmt,
     p->log(p->log_user, lv, msg);
 }
 
-MAYBE_UNUSED static bool cancelled(const sdc_txt2img_params *p) { return p->cancel && p->cancel(p->cancel_user); }
+static bool cancelled(const sdc_txt2img_params *p) { return p->cancel && p->cancel(p->cancel_user); }
 
-MAYBE_UNUSED static uint64_t random_seed(void) {
+static uint64_t random_seed(void) {
     uint64_t s = 0;
     FILE *f = fopen("/dev/urandom", "rb");
     if (f) {
@@ -192,10 +164,9 @@ void sdc_pipeline_apply_emphasis(float *z, const float *w) {
     for (int i = 0; i < n; i++) z[i] *= r;
 }
 
-#if SDC_HAVE_CLIP
 /* Encodes cond and uncond: *ctx gets [2, T, 768] (uncond, cond) or, when !with_uncond,
  * [1, T, 768] (cond); T = 77 * max(chunks). */
-MAYBE_UNUSED static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,
+static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,
                               const sdc_txt2img_params *p, bool with_uncond, float **ctx, int *T, char *err,
                               size_t errlen) {
     sdc_prompt_params pp = sdc_prompt_default_params();
@@ -268,11 +239,9 @@ done:
     sdc_prompt_tokens_free(&pu);
     return st;
 }
-#endif
 
 /* ------------------------------------------------------------------ the denoiser */
 
-#if SDC_HAVE_UNET
 typedef struct denoiser {
     sdc_ctx *c;
     const sdc_unet *unet;
@@ -286,7 +255,7 @@ typedef struct denoiser {
     char err[600];
 } denoiser;
 
-MAYBE_UNUSED static sdc_status denoise(void *user, const float *x, float sigma, float *den, int64_t n) {
+static sdc_status denoise(void *user, const float *x, float sigma, float *den, int64_t n) {
     denoiser *d = user;
     float c_in = (float)(1.0 / sqrt((double)sigma * sigma + 1.0));
     float t = (float)sdc_schedule_sigma_to_t(d->sched, sigma);
@@ -317,21 +286,22 @@ typedef struct step_clock {
     const sdc_txt2img_params *p;
     int image, n_images;
     double t_last;
+    sdc_txt2img_timing *timing;
 } step_clock;
 
-MAYBE_UNUSED static void on_step(void *user, int step, int steps) {
+static void on_step(void *user, int step, int steps) {
     step_clock *s = user;
     double t = now(), dt = t - s->t_last;
     s->t_last = t;
+    if (s->timing && s->timing->n_steps < s->timing->step_cap) s->timing->step_s[s->timing->n_steps++] = dt;
     plog(s->p, SDC_LOG_DEBUG, "image %d/%d step %d/%d: %.3f s", s->image + 1, s->n_images, step, steps, dt);
     if (s->p->progress) s->p->progress(s->p->progress_user, s->image, s->n_images, step, steps, dt);
 }
 
-MAYBE_UNUSED static bool on_cancel(void *user) { return cancelled(user); }
-#endif
+static bool on_cancel(void *user) { return cancelled(user); }
 
 /* The schedule: computed, or the file's alphas_cumprod table. */
-MAYBE_UNUSED static sdc_status make_schedule(const sdc_model *m, bool from_file, sdc_schedule *s, char *err, size_t errlen) {
+static sdc_status make_schedule(const sdc_model *m, bool from_file, sdc_schedule *s, char *err, size_t errlen) {
     if (!from_file) {
         sdc_schedule_init(s);
         return SDC_OK;
@@ -367,15 +337,11 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     if (!m || !images || !n) return sdc_fail(err, errlen, SDC_E_INVALID, "txt2img: no model or no output given");
     sdc_status st = sdc_txt2img_validate(p, err, errlen);
     if (st != SDC_OK) return st;
-    char missing[256];
-    if (!sdc_pipeline_networks_built(missing, sizeof missing))
-        return sdc_fail(err, errlen, SDC_E_UNSUPPORTED, "text-to-image: this build lacks %s", missing);
     st = sdc_model_check(m, err, errlen);
     if (st != SDC_OK) return st;
     if (sdc_model_arch(m) != SDC_ARCH_SD1)
         return sdc_fail(err, errlen, SDC_E_UNSUPPORTED, "text-to-image needs an SD 1.x model; this one is %s",
                         sdc_model_arch_name(m));
-#if SDC_HAVE_CLIP && SDC_HAVE_UNET && SDC_HAVE_VAE
     const double t_start = now();
     const sdc_sampler_kind skind = (sdc_sampler_kind)sdc_sampler_kind_parse(p->sampler ? p->sampler : "euler_a");
     const sdc_schedule_kind sckind = (sdc_schedule_kind)sdc_schedule_kind_parse(p->schedule ? p->schedule : "discrete");
@@ -385,6 +351,8 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     const int64_t seed0 = p->seed >= 0 ? p->seed : (int64_t)random_seed();
     const bool guidance = p->cfg_scale != 1.0f;
     const int B = guidance ? 2 : 1;
+    sdc_txt2img_timing *tm = dbg ? dbg->timing : NULL;
+    if (tm) tm->n_steps = 0;
 
     sdc_backend *be = NULL;
     sdc_tokenizer *tok = NULL;
@@ -417,6 +385,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     st = encode_text(be, m, tok, p, guidance, &ctx, &T, err, errlen);
     if (st != SDC_OK) goto done;
     sdc_model_release(m, SDC_COMPONENT_CLIP);
+    if (tm) tm->text_s = now() - t0, tm->rss_text_mib = peak_rss_mib();
     plog(p, SDC_LOG_INFO, "text: %.2f s (%d tokens of context), peak RSS %.0f MiB", now() - t0, T, peak_rss_mib());
     if (cancelled(p)) {
         st = sdc_fail(err, errlen, SDC_E_CANCELLED, "cancelled");
@@ -458,7 +427,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
             sdc_rng_randn(&rng, x, nlat); /* draw 0: the initial latent */
             if (dbg && dbg->noise) memcpy(dbg->noise + (size_t)i * nlat, x, sizeof *x * (size_t)nlat);
             for (int64_t k = 0; k < nlat; k++) x[k] *= sigmas[0];
-            step_clock clock = {.p = p, .image = i, .n_images = nb, .t_last = now()};
+            step_clock clock = {.p = p, .image = i, .n_images = nb, .t_last = now(), .timing = tm};
             sdc_sampler_params sp = sdc_sampler_default_params();
             sp.kind = skind;
             sp.eta = p->eta;
@@ -484,6 +453,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     unet = NULL;
     sdc_model_release(m, SDC_COMPONENT_UNET); /* the VAE runs alone: lower peak */
     if (st != SDC_OK) goto done;
+    if (tm) tm->sample_s = now() - t0, tm->rss_sample_mib = peak_rss_mib();
     plog(p, SDC_LOG_INFO, "sampling: %.2f s, peak RSS %.0f MiB", now() - t0, peak_rss_mib());
     if (dbg && dbg->latent) memcpy(dbg->latent, lat, sizeof *lat * (size_t)nb * nlat);
 
@@ -532,6 +502,10 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     sdc_vae_free(vae);
     vae = NULL;
     sdc_model_release(m, SDC_COMPONENT_VAE);
+    if (tm) {
+        tm->decode_s = now() - t0, tm->rss_decode_mib = peak_rss_mib();
+        tm->total_s = now() - t_start, tm->arena_peak_mib = (double)be->ops->peak(be) / 1048576.0;
+    }
     plog(p, SDC_LOG_INFO, "decode: %.2f s, peak RSS %.0f MiB", now() - t0, peak_rss_mib());
     plog(p, SDC_LOG_INFO, "total: %.2f s, peak RSS %.0f MiB, activation arena peak %.0f MiB", now() - t_start,
          peak_rss_mib(), (double)be->ops->peak(be) / 1048576.0);
@@ -553,8 +527,4 @@ done:
     free(img);
     free(sched);
     return st;
-#else
-    (void)dbg;
-    return sdc_fail(err, errlen, SDC_E_UNSUPPORTED, "text-to-image: networks missing");
-#endif
 }

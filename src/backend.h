@@ -45,6 +45,8 @@ typedef struct sdc_backend_ops {
     sdc_status (*upload)(sdc_backend *be, float *dst, const float *src, size_t n);
     sdc_status (*download)(sdc_backend *be, float *dst, const float *src, size_t n);
     sdc_status (*sync)(sdc_backend *be);
+    /* backend memory to backend memory, n floats (regions do not overlap) */
+    sdc_status (*copy)(sdc_backend *be, float *dst, const float *src, size_t n);
 
     /* y[.., N] = x[.., K] · w[N, K]^T + b */
     sdc_status (*linear)(sdc_backend *be, const sdc_act *x, const sdc_tensor *w, const sdc_tensor *b, sdc_act *y);

@@ -8,8 +8,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const sdc_act NONE = {0};
+
+/* SDC_PROFILE=1: wall time per op name, summed over the whole process and printed to stderr
+ * at exit (profile before optimising). An op's time runs from its entry check (ok_in) to
+ * its dispatch's return (run); networks call ops from one thread, so one clock suffices. */
+#define PROF_MAX 48
+typedef struct { const char *op; double s; long calls; } prof_entry; /* op: a string literal */
+static struct {
+    int on;          /* -1: not decided yet */
+    double t0;       /* entry time of the op in flight */
+    int n;
+    prof_entry e[PROF_MAX];
+} prof = {.on = -1};
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_report(void) {
+    double total = 0;
+    for (int i = 0; i < prof.n; i++) total += prof.e[i].s;
+    fprintf(stderr, "sdc profile (SDC_PROFILE): %.3f s in ops\n%-20s %10s %8s %7s\n", total, "op", "seconds",
+            "calls", "share");
+    for (int k = 0; k < prof.n; k++) { /* largest first, a selection at a time */
+        int best = k;
+        for (int i = k + 1; i < prof.n; i++)
+            if (prof.e[i].s > prof.e[best].s) best = i;
+        if (best != k) {
+            prof_entry t = prof.e[k];
+            prof.e[k] = prof.e[best], prof.e[best] = t;
+        }
+        fprintf(stderr, "%-20s %10.3f %8ld %6.1f%%\n", prof.e[k].op, prof.e[k].s, prof.e[k].calls,
+                total > 0 ? 100 * prof.e[k].s / total : 0.0);
+    }
+}
+
+static void prof_stop(const char *op) {
+    const double dt = prof_now() - prof.t0;
+    for (int i = 0; i < prof.n; i++)
+        if (!strcmp(prof.e[i].op, op)) {
+            prof.e[i].s += dt, prof.e[i].calls++;
+            return;
+        }
+    if (prof.n < PROF_MAX) prof.e[prof.n].op = op, prof.e[prof.n].s = dt, prof.e[prof.n++].calls = 1;
+}
 
 void sdc_ctx_init(sdc_ctx *c, sdc_backend *be) {
     memset(c, 0, sizeof *c);
@@ -18,6 +65,11 @@ void sdc_ctx_init(sdc_ctx *c, sdc_backend *be) {
     if (d && *d) snprintf(c->dump_dir, sizeof c->dump_dir, "%s", d);
     const char *f = getenv("SDC_DUMP_FILTER");
     if (f && *f) snprintf(c->dump_filter, sizeof c->dump_filter, "%s", f);
+    if (prof.on < 0) {
+        const char *pr = getenv("SDC_PROFILE");
+        prof.on = pr && *pr && strcmp(pr, "0") != 0;
+        if (prof.on) atexit(prof_report);
+    }
 }
 
 sdc_status sdc_ctx_fail(sdc_ctx *c, sdc_status s, const char *fmt, ...) {
@@ -41,6 +93,7 @@ int64_t sdc_act_nelem(const sdc_act *x) {
 /* true when the context is healthy and every input is present */
 static bool ok_in(sdc_ctx *c, const char *op, int n, const sdc_act *xs) {
     if (c->status != SDC_OK) return false;
+    if (prof.on > 0) prof.t0 = prof_now();
     for (int i = 0; i < n; i++)
         if (!xs[i].data || xs[i].ndim < 1) {
             sdc_ctx_fail(c, SDC_E_INVALID, "%s: input %d is empty", op, i);
@@ -143,11 +196,45 @@ static bool check_param(sdc_ctx *c, const char *op, const sdc_tensor *t, int64_t
 }
 
 static sdc_act run(sdc_ctx *c, const char *op, sdc_status s, sdc_act y) {
+    if (prof.on > 0) prof_stop(op);
     if (s != SDC_OK) {
         sdc_ctx_fail(c, s, "%s: backend %s failed (%s)", op, c->be->ops->name, sdc_status_name(s));
         return NONE;
     }
     return y;
+}
+
+sdc_act sdc_rows(sdc_ctx *c, sdc_act x, int64_t r0, int64_t n) {
+    if (!ok_in(c, "rows", 1, &x)) return NONE;
+    const int64_t last = x.shape[x.ndim - 1], rows = last > 0 ? sdc_act_nelem(&x) / last : 0;
+    if (last < 1 || r0 < 0 || n < 1 || r0 > rows - n) {
+        char xs[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "rows: %lld rows from %lld of %s (%lld rows)", (long long)n, (long long)r0,
+                     shp(&x, xs, sizeof xs), (long long)rows);
+        return NONE;
+    }
+    sdc_act y = {0};
+    y.data = x.data + r0 * last;
+    y.ndim = 2;
+    y.shape[0] = n;
+    y.shape[1] = last;
+    return y;
+}
+
+void sdc_set_rows(sdc_ctx *c, sdc_act dst, int64_t r0, sdc_act src) {
+    sdc_act in[2] = {dst, src};
+    if (!ok_in(c, "set_rows", 2, in)) return;
+    const int64_t last = dst.shape[dst.ndim - 1], rows = last > 0 ? sdc_act_nelem(&dst) / last : 0;
+    const int64_t n = last > 0 && src.shape[src.ndim - 1] == last ? sdc_act_nelem(&src) / last : 0;
+    const float *d0 = dst.data + (r0 >= 0 && r0 <= rows ? r0 : 0) * (last > 0 ? last : 0);
+    const bool overlap = n > 0 && src.data < d0 + n * last && d0 < src.data + n * last;
+    if (n < 1 || r0 < 0 || r0 > rows - n || overlap) {
+        char ds[96], ss[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "set_rows: %s into %s at row %lld%s", shp(&src, ss, sizeof ss),
+                     shp(&dst, ds, sizeof ds), (long long)r0, overlap ? " (overlapping memory)" : "");
+        return;
+    }
+    run(c, "set_rows", c->be->ops->copy(c->be, dst.data + r0 * last, src.data, (size_t)(n * last)), dst);
 }
 
 sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b) {
@@ -378,6 +465,7 @@ sdc_act sdc_pad(sdc_ctx *c, sdc_act x, int top, int left, int bottom, int right)
 
 sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim) {
     if (c->status != SDC_OK) return NONE;
+    if (prof.on > 0) prof.t0 = prof_now();
     if (!t || n < 1 || dim < 2 || dim % 2) {
         sdc_ctx_fail(c, SDC_E_INVALID, "timestep_embedding: n %lld, dim %lld", (long long)n, (long long)dim);
         return NONE;
@@ -389,6 +477,7 @@ sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t di
 
 sdc_act sdc_embed(sdc_ctx *c, const sdc_tensor *table, const int32_t *ids, int64_t n) {
     if (c->status != SDC_OK) return NONE;
+    if (prof.on > 0) prof.t0 = prof_now();
     if (!table || table->ndim != 2 || !ids || n < 1) {
         sdc_ctx_fail(c, SDC_E_INVALID, "embed: bad table or ids");
         return NONE;
@@ -435,6 +524,14 @@ void sdc_dump(sdc_ctx *c, const char *name, sdc_act x) {
     free(h);
 }
 
+/* A fresh activation holding a copy of x (sdc_keep's move; never overlapping). */
+static sdc_act copy_new(sdc_ctx *c, sdc_act x) {
+    if (!ok_in(c, "keep", 1, &x)) return NONE;
+    sdc_act y = sdc_new(c, x.ndim, x.shape);
+    if (!y.data) return NONE;
+    return run(c, "keep", c->be->ops->copy(c->be, y.data, x.data, (size_t)sdc_act_nelem(&x)), y);
+}
+
 sdc_act sdc_keep(sdc_ctx *c, size_t m, sdc_act x) {
     if (c->status != SDC_OK || !x.data) return NONE;
     size_t bytes = (size_t)sdc_act_nelem(&x) * sizeof(float);
@@ -452,7 +549,7 @@ sdc_act sdc_keep(sdc_ctx *c, size_t m, sdc_act x) {
         sdc_release(c, m + ((bytes + 63) & ~(size_t)63));
         return x;
     }
-    if ((size_t)(xd - base) < m + bytes) x = sdc_scale(c, x, 1.0f); /* would overlap its copy: go above first */
+    if ((size_t)(xd - base) < m + bytes) x = copy_new(c, x); /* would overlap its copy: go above first */
     sdc_release(c, m);
-    return sdc_scale(c, x, 1.0f); /* exact copy to offset m */
+    return copy_new(c, x); /* to offset m: x now lies wholly above m + bytes */
 }

@@ -23,7 +23,8 @@ typedef struct sdc_ctx {
 } sdc_ctx;
 
 
-/* Reads SDC_DUMP / SDC_DUMP_FILTER once here; nothing else looks at the environment. */
+/* Reads SDC_DUMP / SDC_DUMP_FILTER (and, once per process, SDC_PROFILE: wall time per op,
+ * printed to stderr at exit) here; nothing else looks at the environment. */
 void sdc_ctx_init(sdc_ctx *c, sdc_backend *be);
 static inline sdc_status sdc_ctx_status(const sdc_ctx *c) { return c->status; }
 /* Records a failure (first one wins) and returns it. */
@@ -47,6 +48,11 @@ sdc_act sdc_new2(sdc_ctx *c, int64_t a, int64_t b);
 int64_t sdc_act_nelem(const sdc_act *x);
 /* Same data, another shape with the same element count. */
 sdc_act sdc_reshape(sdc_ctx *c, sdc_act x, int ndim, const int64_t *shape);
+/* Rows r0 .. r0+n-1 of x seen as a matrix [rows, last dimension]: a view (same memory, shape
+ * [n, last]), for processing row-wise ops in chunks that bound their temporaries. */
+sdc_act sdc_rows(sdc_ctx *c, sdc_act x, int64_t r0, int64_t n);
+/* Copies src [n, last] into rows r0 .. r0+n-1 of dst (dst seen as [rows, last]). */
+void sdc_set_rows(sdc_ctx *c, sdc_act dst, int64_t r0, sdc_act src);
 /* Host <-> backend copies. */
 sdc_act sdc_from_host(sdc_ctx *c, const float *src, int ndim, const int64_t *shape);
 sdc_status sdc_to_host(sdc_ctx *c, sdc_act x, float *dst);

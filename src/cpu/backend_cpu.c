@@ -259,6 +259,7 @@ static const sdc_backend_ops CPU_OPS = {
     .peak = cpu_peak,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .copy = cpu_copy,
     .sync = cpu_sync,
     .linear = cpu_linear,
     .conv2d = cpu_conv2d,

@@ -7,7 +7,10 @@
  * RSS after each stage, activation arena peak) and, with --json, the same numbers as one JSON
  * object per run appended to FILE (a line each), for scripts that alternate it with other
  * programs. One run per process: peak RSS (ru_maxrss) is then this run's alone. "load" is
- * sdc_model_open + sdc_model_check (mmap; with a warm page cache this is header parsing). */
+ * sdc_model_open + sdc_model_check (mmap; with a warm page cache this is header parsing);
+ * each stage's time includes making its network's view of the weights (microseconds: the
+ * weights are used in place), so "sampling" is the steps plus that, and "text" includes
+ * reading the vocabulary. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +76,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-W")) ok = parse_int(v, "width", 64, 2048, &p.width);
         else if (!strcmp(a, "-H")) ok = parse_int(v, "height", 64, 2048, &p.height);
         else if (!strcmp(a, "--steps")) ok = parse_int(v, "steps", 1, 1000, &p.steps);
-        else if (!strcmp(a, "-t")) ok = parse_int(v, "threads", 1, 1024, &p.n_threads);
+        else if (!strcmp(a, "-t")) ok = parse_int(v, "threads", 1, 256, &p.n_threads);
         else if (!strcmp(a, "--sampler")) p.sampler = v;
         else if (!strcmp(a, "-p")) p.prompt = v;
         else if (!strcmp(a, "--vocab")) p.vocab_path = v;
@@ -119,6 +122,11 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    if (tm.n_steps < 1) {
+        fprintf(stderr, "bench_txt2img: the run reported no steps\n");
+        free(steps);
+        return 1;
+    }
     /* median step */
     double sorted[1000], med;
     memcpy(sorted, steps, sizeof *steps * (size_t)tm.n_steps);
@@ -151,10 +159,12 @@ int main(int argc, char **argv) {
         }
         fputs("{\"label\":", f);
         json_str(f, name);
+        fputs(",\"sampler\":", f);
+        json_str(f, p.sampler);
         fprintf(f,
-                ",\"width\":%d,\"height\":%d,\"steps\":%d,\"sampler\":\"%s\",\"threads\":%d,"
+                ",\"width\":%d,\"height\":%d,\"steps\":%d,\"threads\":%d,"
                 "\"load_s\":%.4f,\"text_s\":%.4f,\"step_s\":[",
-                p.width, p.height, p.steps, p.sampler, threads, load_s, tm.text_s);
+                p.width, p.height, p.steps, threads, load_s, tm.text_s);
         for (int i = 0; i < tm.n_steps; i++) fprintf(f, "%s%.4f", i ? "," : "", steps[i]);
         fprintf(f,
                 "],\"step_median_s\":%.4f,\"sample_s\":%.4f,\"decode_s\":%.4f,\"total_s\":%.4f,\"cpu_s\":%.3f,"

@@ -352,7 +352,12 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     const bool guidance = p->cfg_scale != 1.0f;
     const int B = guidance ? 2 : 1;
     sdc_txt2img_timing *tm = dbg ? dbg->timing : NULL;
-    if (tm) tm->n_steps = 0;
+    if (tm) { /* keep only the caller's step buffer */
+        double *buf = tm->step_s;
+        int cap = tm->step_cap;
+        memset(tm, 0, sizeof *tm);
+        tm->step_s = buf, tm->step_cap = cap;
+    }
 
     sdc_backend *be = NULL;
     sdc_tokenizer *tok = NULL;

@@ -570,8 +570,8 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 || d->ldc < d->N ||
         d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)))
         return SDC_E_INVALID;
-    gemm_run *r = calloc(1, sizeof *r);
-    if (!r) return SDC_E_NOMEM;
+    gemm_run run = {0}; /* on the stack (~2 KiB): a call allocates nothing once scratch has grown */
+    gemm_run *r = &run;
     r->d = d;
     r->isa = cpu->isa;
     const int T = cpu->n_threads > 0 ? cpu->n_threads : 1;
@@ -635,7 +635,6 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
             }
         }
     }
-    free(r);
     return st;
 }
 

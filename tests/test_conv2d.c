@@ -127,6 +127,7 @@ int main(void) {
         {1, 2, 3, 40, 9, 3, 1, 1},    /* wide rows, few channels */
         {1, 3, 33, 35, 13, 3, 1, 1},  /* Ho*Wo > 1024: per-task B packing, edge runs */
         {1, 32, 36, 37, 20, 3, 1, 1}, /* per-task B packing over two K blocks */
+        {1, 32, 36, 37, 200, 3, 1, 1}, /* ... with 200 rows: one block of 34 row slivers, the last partial */
     };
     const sdc_type ftypes[] = {SDC_TYPE_F32, SDC_TYPE_F16, SDC_TYPE_BF16};
     for (size_t ti = 0; ti < sizeof ftypes / sizeof *ftypes; ti++)

@@ -17,12 +17,7 @@
 #include "cpu/elementwise.h"
 #include "cpu/norm.h"
 #include "cpu/vmath.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 /* CPU seconds used by the whole process (all pool threads). The cores are shared with other
  * jobs here, so besides wall time we report throughput per busy CPU second x threads: what

@@ -24,38 +24,7 @@
 #include "model.h"
 #include "ops.h"
 #include "vae.h"
-
-static int n_threads(int t) { return t > 0 ? t : (int)sysconf(_SC_NPROCESSORS_ONLN); }
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* user + system CPU seconds of this process (on shared cores, CPU time / threads is what the
- * run would take on idle cores) */
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
-static float *randn(int64_t n, uint64_t seed) {
-    float *x = malloc((size_t)n * sizeof *x);
-    for (int64_t i = 0; i < n; i += 2) { /* Box-Muller over a xorshift */
-        double u[2];
-        for (int k = 0; k < 2; k++) {
-            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-            u[k] = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
-        }
-        double r = sqrt(-2 * log(u[0]));
-        x[i] = (float)(r * cos(6.283185307179586 * u[1]));
-        if (i + 1 < n) x[i + 1] = (float)(r * sin(6.283185307179586 * u[1]));
-    }
-    return x;
-}
+#include "bench_util.h"
 
 /* one CLIP encode of 1 x 77 tokens; seconds or -1 */
 static double clip_once(sdc_backend *be, const sdc_clip *w) {

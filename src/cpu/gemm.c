@@ -50,6 +50,7 @@ enum {
     DIRECT_M_MAX = 96,  /* linear: at most this many rows read x in place (see sdc_cpu_linear) */
     KC_MAX = 256,
     NC_MAX = 4096,
+    C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
 };
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -436,6 +437,8 @@ typedef struct gemm_run {
     int64_t mc, n_i, n_j, chunk;  /* task grid: n_i row blocks of mc rows x n_j chunks of `chunk` slivers */
     float *bpanel;                /* shared: ceil(nc/16) slivers of kc x 16 */
     float *ablk[SDC_CPU_MAX_THREADS];
+    float *stage[SDC_CPU_MAX_THREADS]; /* b_per_task with several K blocks: a task's C block */
+    int64_t group;                /* ... of `group` slivers (see fused_task) */
 } gemm_run;
 
 static const float zeros16[NR];
@@ -449,8 +452,10 @@ static void pack_b_task(void *vr, int64_t t, int thread) {
     d->pack_b(d->ctx, j0, n, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
 }
 
+/* One MR x NR tile of C at c (row stride ldc): rows [row, row+mr), columns [col, col+nr) of
+ * the product; row/col index the biases. */
 static void run_tile(const gemm_run *r, const float *ap, const float *const *arow, const float *b, int64_t row,
-                     int mr, int64_t col, int nr) {
+                     int mr, int64_t col, int nr, float *c, int64_t ldc) {
     const sdc_gemm_desc *d = r->d;
     const int load = r->pc > 0;
     float bmv[MR], bnv[NR];
@@ -469,27 +474,26 @@ static void run_tile(const gemm_run *r, const float *ap, const float *const *aro
             bn = bnv;
         }
     }
-    float *c = d->c + row * d->ldc + col;
     float tile[MR * NR];
     float *ct = c;
-    int64_t ldc = d->ldc;
+    int64_t ldt = ldc;
     const int partial = mr < MR || nr < NR;
     if (partial) {
         ct = tile;
-        ldc = NR;
+        ldt = NR;
         memset(tile, 0, sizeof tile);
         if (load)
-            for (int i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * d->ldc, (size_t)nr * sizeof(float));
+            for (int i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * ldc, (size_t)nr * sizeof(float));
     }
 #ifdef SDC_GEMM_X86
     if (r->isa >= SDC_ISA_AVX2) {
-        if (ap) ukr_avx2_packed(r->kc, ap, b, ct, ldc, load, bm, bn);
-        else ukr_avx2_direct(r->kc, arow, b, ct, ldc, load, bm, bn);
+        if (ap) ukr_avx2_packed(r->kc, ap, b, ct, ldt, load, bm, bn);
+        else ukr_avx2_direct(r->kc, arow, b, ct, ldt, load, bm, bn);
     } else
 #endif
-        ukr_scalar(r->kc, ap, arow, b, ct, ldc, load, bm, bn);
+        ukr_scalar(r->kc, ap, arow, b, ct, ldt, load, bm, bn);
     if (partial)
-        for (int i = 0; i < mr; i++) memcpy(c + i * d->ldc, tile + i * NR, (size_t)nr * sizeof(float));
+        for (int i = 0; i < mr; i++) memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
 }
 
 static void compute_task(void *vr, int64_t t, int thread) {
@@ -511,12 +515,13 @@ static void compute_task(void *vr, int64_t t, int thread) {
         for (int64_t ir = 0; ir < mcur; ir += MR) {
             const int64_t row = i0 + ir;
             const int mr = (int)min64(MR, mcur - ir);
+            float *c = d->c + row * d->ldc + col;
             if (d->pack_a) {
-                run_tile(r, ablk + (ir / MR) * r->kc * AW, NULL, b, row, mr, col, nr);
+                run_tile(r, ablk + (ir / MR) * r->kc * AW, NULL, b, row, mr, col, nr, c, d->ldc);
             } else {
                 const float *arow[MR];
                 for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r->pc;
-                run_tile(r, NULL, arow, b, row, mr, col, nr);
+                run_tile(r, NULL, arow, b, row, mr, col, nr, c, d->ldc);
             }
         }
     }
@@ -538,31 +543,52 @@ static void fused_task(void *vr, int64_t t, int thread) {
     const int64_t kcb = r.kc;
     r.jc = 0;
     r.nc = d->N;
-    for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
-        r.kc = min64(kcb, d->K - r.pc);
-        if (d->pack_a)
-            for (int64_t ir = 0; ir < mcur; ir += MR)
-                d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc, ablk + (ir / MR) * r.kc * AW,
-                          r.isa);
-        for (int64_t s = s0; s < s1; s += SDC_GEMM_STRIP) {
-            const int64_t ns = min64(SDC_GEMM_STRIP, s1 - s);
-            d->pack_b(d->ctx, s * NR, (int)min64(ns * NR, d->N - s * NR), r.pc, r.kc, bsl, r.isa);
-            for (int64_t u = 0; u < ns; u++) {
-                const int64_t col = (s + u) * NR;
-                const int nr = (int)min64(NR, d->N - col);
-                for (int64_t ir = 0; ir < mcur; ir += MR) {
-                    const int64_t row = i0 + ir;
-                    const int mr = (int)min64(MR, mcur - ir);
-                    if (d->pack_a) {
-                        run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, row, mr, col, nr);
-                    } else {
-                        const float *arow[MR];
-                        for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r.pc;
-                        run_tile(&r, NULL, arow, bsl + u * r.kc * NR, row, mr, col, nr);
+    /* With several K blocks, C is read back once per K block. A conv's C rows are Ho*Wo floats
+     * apart (1 MiB at 512x512), so a tile's rows fall into the same cache sets and evict each
+     * other between K blocks. Instead the task accumulates `group` slivers at a time in its
+     * contiguous stage ([sliver][row][16], in L2), runs all K blocks on them, then copies the
+     * block out row by row. Each element's fma chain is unchanged. */
+    float *stage = d->K > kcb ? r0->stage[thread] : NULL;
+    const int64_t mpad = rup(mcur, MR);
+    const int64_t G = stage ? r0->group : s1 - s0;
+    for (int64_t g0 = s0; g0 < s1; g0 += G) {
+        const int64_t g1 = min64(s1, g0 + G);
+        for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
+            r.kc = min64(kcb, d->K - r.pc);
+            if (d->pack_a)
+                for (int64_t ir = 0; ir < mcur; ir += MR)
+                    d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc,
+                              ablk + (ir / MR) * r.kc * AW, r.isa);
+            for (int64_t s = g0; s < g1; s += SDC_GEMM_STRIP) {
+                const int64_t ns = min64(SDC_GEMM_STRIP, g1 - s);
+                d->pack_b(d->ctx, s * NR, (int)min64(ns * NR, d->N - s * NR), r.pc, r.kc, bsl, r.isa);
+                for (int64_t u = 0; u < ns; u++) {
+                    const int64_t col = (s + u) * NR;
+                    const int nr = (int)min64(NR, d->N - col);
+                    for (int64_t ir = 0; ir < mcur; ir += MR) {
+                        const int64_t row = i0 + ir;
+                        const int mr = (int)min64(MR, mcur - ir);
+                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : d->c + row * d->ldc + col;
+                        const int64_t ldc = stage ? NR : d->ldc;
+                        if (d->pack_a) {
+                            run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, row, mr, col, nr,
+                                     c, ldc);
+                        } else {
+                            const float *arow[MR];
+                            for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r.pc;
+                            run_tile(&r, NULL, arow, bsl + u * r.kc * NR, row, mr, col, nr, c, ldc);
+                        }
                     }
                 }
             }
         }
+        if (stage)
+            for (int64_t i = 0; i < mcur; i++)
+                for (int64_t s = g0; s < g1; s++) {
+                    const int64_t col = s * NR;
+                    memcpy(d->c + (i0 + i) * d->ldc + col, stage + ((s - g0) * mpad + i) * NR,
+                           (size_t)min64(NR, d->N - col) * sizeof(float));
+                }
     }
 }
 
@@ -608,11 +634,21 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel. */
     const size_t bbytes = (size_t)(kcb * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
     const size_t abytes = d->pack_a ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
+    /* b_per_task with several K blocks: the C stage, `group` slivers of mc rows (<= C_GROUP_BYTES,
+     * at least a strip) */
+    size_t sbytes = 0;
+    if (d->b_per_task && d->K > kcb) {
+        r->group = max64(SDC_GEMM_STRIP, (int64_t)(C_GROUP_BYTES / ((size_t)r->mc * NR * sizeof(float))) /
+                                             SDC_GEMM_STRIP * SDC_GEMM_STRIP);
+        sbytes = (size_t)(r->group * r->mc * NR) * sizeof(float);
+    }
+    const size_t ab_bytes = (abytes + bbytes + 63) & ~(size_t)63;
     sdc_status st = SDC_OK;
     for (int t = 0; t < T && t < SDC_CPU_MAX_THREADS; t++) {
-        size_t need = abytes + (t == 0 || d->b_per_task ? bbytes : 0) + 64;
+        size_t need = abytes + (t == 0 || d->b_per_task ? bbytes : 0) + 64 + (sbytes ? 64 + sbytes : 0);
         uint8_t *p = sdc_cpu_scratch(cpu, t, need);
         if (!p) { st = SDC_E_NOMEM; break; }
+        if (sbytes) r->stage[t] = (float *)(p + ab_bytes + 64);
         if (d->b_per_task) {
             r->ablk[t] = (float *)p; /* A block, then this thread's B sliver */
         } else if (t == 0) {

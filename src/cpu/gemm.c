@@ -496,6 +496,20 @@ static void run_tile(const gemm_run *r, const float *ap, const float *const *aro
         for (int i = 0; i < mr; i++) memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
 }
 
+/* The tile at (row, col) of a task's row block starting at i0: A from the packed block ablk,
+ * or (no pack_a) read in place from d->a at the current K block. */
+static void block_tile(const gemm_run *r, const float *ablk, int64_t i0, const float *b, int64_t row, int mr,
+                       int64_t col, int nr, float *c, int64_t ldc) {
+    const sdc_gemm_desc *d = r->d;
+    if (d->pack_a) {
+        run_tile(r, ablk + ((row - i0) / MR) * r->kc * AW, NULL, b, row, mr, col, nr, c, ldc);
+    } else {
+        const float *arow[MR];
+        for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r->pc;
+        run_tile(r, NULL, arow, b, row, mr, col, nr, c, ldc);
+    }
+}
+
 static void compute_task(void *vr, int64_t t, int thread) {
     gemm_run *r = vr;
     const sdc_gemm_desc *d = r->d;
@@ -515,14 +529,7 @@ static void compute_task(void *vr, int64_t t, int thread) {
         for (int64_t ir = 0; ir < mcur; ir += MR) {
             const int64_t row = i0 + ir;
             const int mr = (int)min64(MR, mcur - ir);
-            float *c = d->c + row * d->ldc + col;
-            if (d->pack_a) {
-                run_tile(r, ablk + (ir / MR) * r->kc * AW, NULL, b, row, mr, col, nr, c, d->ldc);
-            } else {
-                const float *arow[MR];
-                for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r->pc;
-                run_tile(r, NULL, arow, b, row, mr, col, nr, c, d->ldc);
-            }
+            block_tile(r, ablk, i0, b, row, mr, col, nr, d->c + row * d->ldc + col, d->ldc);
         }
     }
 }
@@ -568,16 +575,12 @@ static void fused_task(void *vr, int64_t t, int thread) {
                     for (int64_t ir = 0; ir < mcur; ir += MR) {
                         const int64_t row = i0 + ir;
                         const int mr = (int)min64(MR, mcur - ir);
-                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : d->c + row * d->ldc + col;
-                        const int64_t ldc = stage ? NR : d->ldc;
-                        if (d->pack_a) {
-                            run_tile(&r, ablk + (ir / MR) * r.kc * AW, NULL, bsl + u * r.kc * NR, row, mr, col, nr,
-                                     c, ldc);
-                        } else {
-                            const float *arow[MR];
-                            for (int i = 0; i < MR; i++) arow[i] = d->a + min64(row + i, d->M - 1) * d->lda + r.pc;
-                            run_tile(&r, NULL, arow, bsl + u * r.kc * NR, row, mr, col, nr, c, ldc);
-                        }
+                        if (stage)
+                            block_tile(&r, ablk, i0, bsl + u * r.kc * NR, row, mr, col, nr,
+                                       stage + ((s + u - g0) * mpad + ir) * NR, NR);
+                        else
+                            block_tile(&r, ablk, i0, bsl + u * r.kc * NR, row, mr, col, nr,
+                                       d->c + row * d->ldc + col, d->ldc);
                     }
                 }
             }

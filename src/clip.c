@@ -134,7 +134,6 @@ void sdc_clip_free(sdc_clip *w) { free(w); }
 
 static const sdc_act NONE;
 
-
 /* One encoder layer on h [n, 77, 768]. ref: transformers CLIPEncoderLayer.forward,
  * CLIPAttention.forward (q_proj(x) * d^-0.5 with d = 64; softmax over a causal mask),
  * CLIPMLP.forward (fc2(quick_gelu(fc1(x))), quick_gelu(x) = x * sigmoid(1.702 x)):

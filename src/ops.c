@@ -48,6 +48,10 @@ static void prof_report(void) {
     }
 }
 
+static inline void prof_start(void) {
+    if (prof.on > 0) prof.t0 = prof_now();
+}
+
 static void prof_stop(const char *op) {
     const double dt = prof_now() - prof.t0;
     for (int i = 0; i < prof.n; i++)
@@ -93,7 +97,7 @@ int64_t sdc_act_nelem(const sdc_act *x) {
 /* true when the context is healthy and every input is present */
 static bool ok_in(sdc_ctx *c, const char *op, int n, const sdc_act *xs) {
     if (c->status != SDC_OK) return false;
-    if (prof.on > 0) prof.t0 = prof_now();
+    prof_start();
     for (int i = 0; i < n; i++)
         if (!xs[i].data || xs[i].ndim < 1) {
             sdc_ctx_fail(c, SDC_E_INVALID, "%s: input %d is empty", op, i);
@@ -224,11 +228,13 @@ sdc_act sdc_rows(sdc_ctx *c, sdc_act x, int64_t r0, int64_t n) {
 void sdc_set_rows(sdc_ctx *c, sdc_act dst, int64_t r0, sdc_act src) {
     sdc_act in[2] = {dst, src};
     if (!ok_in(c, "set_rows", 2, in)) return;
-    const int64_t last = dst.shape[dst.ndim - 1], rows = last > 0 ? sdc_act_nelem(&dst) / last : 0;
-    const int64_t n = last > 0 && src.shape[src.ndim - 1] == last ? sdc_act_nelem(&src) / last : 0;
-    const float *d0 = dst.data + (r0 >= 0 && r0 <= rows ? r0 : 0) * (last > 0 ? last : 0);
-    const bool overlap = n > 0 && src.data < d0 + n * last && d0 < src.data + n * last;
-    if (n < 1 || r0 < 0 || r0 > rows - n || overlap) {
+    const int64_t last = dst.shape[dst.ndim - 1];
+    const bool fits = last > 0 && src.shape[src.ndim - 1] == last && r0 >= 0 &&
+                      sdc_act_nelem(&src) / last <= sdc_act_nelem(&dst) / last - r0;
+    const int64_t n = fits ? sdc_act_nelem(&src) / last : 0;
+    const float *d0 = fits ? dst.data + r0 * last : NULL;
+    const bool overlap = fits && src.data < d0 + n * last && d0 < src.data + n * last;
+    if (!fits || overlap) {
         char ds[96], ss[96];
         sdc_ctx_fail(c, SDC_E_SHAPE, "set_rows: %s into %s at row %lld%s", shp(&src, ss, sizeof ss),
                      shp(&dst, ds, sizeof ds), (long long)r0, overlap ? " (overlapping memory)" : "");
@@ -465,7 +471,7 @@ sdc_act sdc_pad(sdc_ctx *c, sdc_act x, int top, int left, int bottom, int right)
 
 sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t dim) {
     if (c->status != SDC_OK) return NONE;
-    if (prof.on > 0) prof.t0 = prof_now();
+    prof_start();
     if (!t || n < 1 || dim < 2 || dim % 2) {
         sdc_ctx_fail(c, SDC_E_INVALID, "timestep_embedding: n %lld, dim %lld", (long long)n, (long long)dim);
         return NONE;
@@ -477,7 +483,7 @@ sdc_act sdc_timestep_embedding(sdc_ctx *c, const float *t, int64_t n, int64_t di
 
 sdc_act sdc_embed(sdc_ctx *c, const sdc_tensor *table, const int32_t *ids, int64_t n) {
     if (c->status != SDC_OK) return NONE;
-    if (prof.on > 0) prof.t0 = prof_now();
+    prof_start();
     if (!table || table->ndim != 2 || !ids || n < 1) {
         sdc_ctx_fail(c, SDC_E_INVALID, "embed: bad table or ids");
         return NONE;

@@ -390,8 +390,11 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     st = encode_text(be, m, tok, p, guidance, &ctx, &T, err, errlen);
     if (st != SDC_OK) goto done;
     sdc_model_release(m, SDC_COMPONENT_CLIP);
-    if (tm) tm->text_s = now() - t0, tm->rss_text_mib = peak_rss_mib();
-    plog(p, SDC_LOG_INFO, "text: %.2f s (%d tokens of context), peak RSS %.0f MiB", now() - t0, T, peak_rss_mib());
+    {
+        const double dt = now() - t0, rss = peak_rss_mib();
+        if (tm) tm->text_s = dt, tm->rss_text_mib = rss;
+        plog(p, SDC_LOG_INFO, "text: %.2f s (%d tokens of context), peak RSS %.0f MiB", dt, T, rss);
+    }
     if (cancelled(p)) {
         st = sdc_fail(err, errlen, SDC_E_CANCELLED, "cancelled");
         goto done;
@@ -458,8 +461,11 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     unet = NULL;
     sdc_model_release(m, SDC_COMPONENT_UNET); /* the VAE runs alone: lower peak */
     if (st != SDC_OK) goto done;
-    if (tm) tm->sample_s = now() - t0, tm->rss_sample_mib = peak_rss_mib();
-    plog(p, SDC_LOG_INFO, "sampling: %.2f s, peak RSS %.0f MiB", now() - t0, peak_rss_mib());
+    {
+        const double dt = now() - t0, rss = peak_rss_mib();
+        if (tm) tm->sample_s = dt, tm->rss_sample_mib = rss;
+        plog(p, SDC_LOG_INFO, "sampling: %.2f s, peak RSS %.0f MiB", dt, rss);
+    }
     if (dbg && dbg->latent) memcpy(dbg->latent, lat, sizeof *lat * (size_t)nb * nlat);
 
     /* ---- decode */
@@ -507,13 +513,16 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     sdc_vae_free(vae);
     vae = NULL;
     sdc_model_release(m, SDC_COMPONENT_VAE);
-    if (tm) {
-        tm->decode_s = now() - t0, tm->rss_decode_mib = peak_rss_mib();
-        tm->total_s = now() - t_start, tm->arena_peak_mib = (double)be->ops->peak(be) / 1048576.0;
+    {
+        const double t = now(), rss = peak_rss_mib(), arena = (double)be->ops->peak(be) / 1048576.0;
+        if (tm) {
+            tm->decode_s = t - t0, tm->rss_decode_mib = rss;
+            tm->total_s = t - t_start, tm->arena_peak_mib = arena;
+        }
+        plog(p, SDC_LOG_INFO, "decode: %.2f s, peak RSS %.0f MiB", t - t0, rss);
+        plog(p, SDC_LOG_INFO, "total: %.2f s, peak RSS %.0f MiB, activation arena peak %.0f MiB", t - t_start, rss,
+             arena);
     }
-    plog(p, SDC_LOG_INFO, "decode: %.2f s, peak RSS %.0f MiB", now() - t0, peak_rss_mib());
-    plog(p, SDC_LOG_INFO, "total: %.2f s, peak RSS %.0f MiB, activation arena peak %.0f MiB", now() - t_start,
-         peak_rss_mib(), (double)be->ops->peak(be) / 1048576.0);
     *images = out;
     *n = nb;
     out = NULL;

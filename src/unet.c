@@ -303,7 +303,6 @@ int sdc_unet_in_channels(const sdc_unet *w) { return w ? w->in_channels : 0; }
 
 static const sdc_act NONE;
 
-
 /* ref: ldm openaimodel.ResBlock._forward; diffusers ResnetBlock2D.forward
  *   h = conv1(silu(gn(x))) + emb_layers(silu(emb))[:, :, None, None]
  *   h = conv2(dropout(silu(gn(h))))          (dropout: identity at inference)
@@ -352,10 +351,11 @@ static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act cont
     /* the feed-forward is per token: run it over FF_ROWS tokens at a time, so its [rows, 8C]
      * and [rows, 4C] temporaries stay small (at 64x64 latents, batch 2: 16 MB instead of
      * 126 MB). Every row's result is the same as in one call. */
+    const int64_t tokens = B * H * W;
     sdc_act ff = sdc_new3(c, B, H * W, C);                                     // [B, HW, C]
-    for (int64_t r = 0; r < B * H * W && c->status == SDC_OK; r += FF_ROWS) {
+    for (int64_t r = 0; r < tokens && c->status == SDC_OK; r += FF_ROWS) {
         const size_t mr = sdc_mark(c);
-        const int64_t nr = B * H * W - r < FF_ROWS ? B * H * W - r : FF_ROWS;
+        const int64_t nr = tokens - r < FF_ROWS ? tokens - r : FF_ROWS;
         sdc_act f = sdc_linear(c, sdc_rows(c, n, r, nr), s->ff_in_w, s->ff_in_b);  // [nr, 8C]
         f = sdc_geglu(c, f);                                                        // [nr, 4C]
         sdc_set_rows(c, ff, r, sdc_linear(c, f, s->ff_out_w, s->ff_out_b));         // [nr, C]

@@ -212,7 +212,6 @@ void sdc_vae_free(sdc_vae *w) { free(w); }
 
 static const sdc_act NONE;
 
-
 /* ref: ldm model.py ResnetBlock.forward; diffusers ResnetBlock2D.forward (temb None)
  *   h = conv1(silu(norm1(x)));  h = conv2(dropout(silu(norm2(h))))   (dropout: identity)
  *   return nin_shortcut(x) + h    (nin_shortcut: 1x1 conv when the width changes) */

@@ -58,24 +58,20 @@ static void run_tasks(sdc_pool *p, int thread) {
     }
 }
 
-/* Spins until *v != old (returns true) or SPIN_NS pass (false). */
-static bool spin_while_u64(atomic_uint_fast64_t *v, uint64_t old) {
-    int64_t t0 = 0;
-    for (int i = 0;; i++) {
-        if (atomic_load_explicit(v, memory_order_acquire) != old) return true;
-        cpu_relax();
-        if ((i & 63) == 63) {
-            int64_t t = now_ns();
-            if (!t0) t0 = t;
-            else if (t - t0 > SPIN_NS) return false;
-        }
-    }
+static bool new_loop(sdc_pool *p, uint64_t seen) {
+    return atomic_load_explicit(&p->generation, memory_order_acquire) != seen;
 }
 
-static bool spin_while_busy(atomic_int *v) {
+static bool loop_done(sdc_pool *p, uint64_t unused) {
+    (void)unused;
+    return atomic_load_explicit(&p->busy, memory_order_acquire) == 0;
+}
+
+/* Spins until ready(p, arg) (returns true) or SPIN_NS pass (false). */
+static bool spin_until(bool (*ready)(sdc_pool *, uint64_t), sdc_pool *p, uint64_t arg) {
     int64_t t0 = 0;
     for (int i = 0;; i++) {
-        if (atomic_load_explicit(v, memory_order_acquire) == 0) return true;
+        if (ready(p, arg)) return true;
         cpu_relax();
         if ((i & 63) == 63) {
             int64_t t = now_ns();
@@ -92,7 +88,7 @@ static void *worker_main(void *arg) {
     free(wa);
     uint64_t seen = 0;
     for (;;) {
-        if (!spin_while_u64(&p->generation, seen)) {
+        if (!spin_until(new_loop, p, seen)) {
             pthread_mutex_lock(&p->mu);
             p->sleepers++;
             while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen) pthread_cond_wait(&p->wake, &p->mu);
@@ -177,7 +173,7 @@ void sdc_pool_for(sdc_pool *p, int64_t n_tasks, sdc_pool_fn fn, void *ctx) {
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p, 0);
-    if (!spin_while_busy(&p->busy)) {
+    if (!spin_until(loop_done, p, 0)) {
         pthread_mutex_lock(&p->mu);
         p->caller_sleeps = 1;
         while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);

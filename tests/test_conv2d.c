@@ -128,6 +128,11 @@ int main(void) {
         {1, 3, 33, 35, 13, 3, 1, 1},  /* Ho*Wo > 1024: per-task B packing, edge runs */
         {1, 32, 36, 37, 20, 3, 1, 1}, /* per-task B packing over two K blocks */
         {1, 32, 36, 37, 200, 3, 1, 1}, /* ... with 200 rows: one block of 34 row slivers, the last partial */
+        {1, 8, 32, 48, 20, 3, 1, 1},  /* Wo % 16 == 0, per-task B: slivers within one row, border slivers */
+        {1, 12, 16, 32, 14, 3, 1, 1}, /* Wo % 16 == 0, shared B panel */
+        {1, 6, 18, 34, 8, 3, 1, 0},   /* Wo = 32 without padding */
+        {1, 24, 34, 32, 10, 1, 1, 0}, /* 1x1 with Wo % 16 == 0 */
+        {1, 3, 40, 16, 5, 5, 1, 2},   /* 5x5, pad 2: kw - 1 = 4 extra values per sliver */
     };
     const sdc_type ftypes[] = {SDC_TYPE_F32, SDC_TYPE_F16, SDC_TYPE_BF16};
     for (size_t ti = 0; ti < sizeof ftypes / sizeof *ftypes; ti++)

@@ -182,6 +182,23 @@ static void test_validation(void) {
     CHECK_MSG(untouched, "an invalid call wrote to y");
 }
 
+/* The same rows through one call whose C exceeds 4 MiB (K = 352 as one block) and through two
+ * calls of half the rows (C under 4 MiB: two K blocks): bit-identical, since each output is
+ * one fma chain over k = 0..K-1 whatever the blocking. */
+static void test_blocking_invariance(tu_rng *r) {
+    const int64_t M = 1040, N = 1024, K = 352;
+    float *x = malloc((size_t)(M * K) * sizeof(float)), *w = malloc((size_t)(N * K) * sizeof(float));
+    float *y1 = malloc((size_t)(M * N) * sizeof(float)), *y2 = malloc((size_t)(M * N) * sizeof(float));
+    if (!x || !w || !y1 || !y2) { CHECK(0); free(x); free(w); free(y1); free(y2); return; }
+    fill_normal(r, x, M * K, 1.0);
+    fill_normal(r, w, N * K, 0.05);
+    CHECK(sdc_cpu_linear(cpu2, M, N, K, x, K, SDC_TYPE_F32, w, NULL, y1, N) == SDC_OK);
+    CHECK(sdc_cpu_linear(cpu2, M / 2, N, K, x, K, SDC_TYPE_F32, w, NULL, y2, N) == SDC_OK);
+    CHECK(sdc_cpu_linear(cpu2, M / 2, N, K, x + M / 2 * K, K, SDC_TYPE_F32, w, NULL, y2 + M / 2 * N, N) == SDC_OK);
+    CHECK_MSG(memcmp(y1, y2, (size_t)(M * N) * sizeof(float)) == 0, "one K block vs two: results differ");
+    free(x); free(w); free(y1); free(y2);
+}
+
 int main(void) {
     cpu1 = sdc_cpu_new(1, SDC_ISA_AVX512);
     cpu2 = sdc_cpu_new(2, SDC_ISA_AVX512);
@@ -226,6 +243,9 @@ int main(void) {
     run_case(&r, SDC_TYPE_Q5_1, 150, 70, 320, 320, 70, 1);  /* 96 < M <= 288: x packed, W slivers per task */
     run_case(&r, SDC_TYPE_Q8_0, 16, 4200, 64, 64, 4200, 1);   /* N > 4096, few rows: per-task W packing */
     run_case(&r, SDC_TYPE_Q4_1, 300, 4130, 64, 64, 4130, 0);  /* N > one 4096-wide shared panel */
+    /* C over 4 MiB with 256 < K <= 384: one K block instead of two (see sdc_cpu_gemm) */
+    run_case(&r, SDC_TYPE_F16, 1030, 1030, 352, 352, 1030, 1);
+    test_blocking_invariance(&r);
     printf("worst err/bound over all cases: %.3f\n", worst_ratio_all);
 
     sdc_cpu_free(cpu1);

@@ -23,7 +23,8 @@
  * right before use (4 slivers at a time); with <= 288 rows all rows form one block, so each
  * weight sliver is still dequantized exactly once per call.
  *
- * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2),
+ * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2; up to
+ * 384 as one block where C is large, see sdc_cpu_gemm),
  * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3). */
 #include "gemm.h"
 
@@ -49,6 +50,9 @@ enum {
                            packed once per call (A block <= 384 KiB, still in L2) */
     DIRECT_M_MAX = 96,  /* linear: at most this many rows read x in place (see sdc_cpu_linear) */
     KC_MAX = 256,
+    KC_ONE_MAX = 384,   /* shared-panel mode with a C over C_BIG_BYTES: K up to this is one block
+                           (no C round trip between K blocks; a 384-deep sliver is 24 KiB, in L1) */
+    C_BIG_BYTES = 4 << 20,
     NC_MAX = 4096,
     C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
 };
@@ -315,8 +319,8 @@ static void pack_weight_rows(sdc_type t, const uint8_t *w, size_t row_bytes, int
         return;
     }
 #endif
-    float tmp[NR * KC_MAX] __attribute__((aligned(64)));
-    const int64_t ldt = KC_MAX;
+    float tmp[NR * KC_ONE_MAX] __attribute__((aligned(64)));
+    const int64_t ldt = KC_ONE_MAX;
     for (int r = 0; r < width; r++) {
         if (r < nr) sdc_gemm_dequant_seg(t, w + (size_t)(r0 + r) * row_bytes, k0, kc, tmp + r * ldt, isa);
         else memset(tmp + r * ldt, 0, (size_t)kc * sizeof(float));
@@ -607,7 +611,12 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
 
     /* K blocking: depends on K and the type only. */
     const int64_t gran = d->kgran % 8 == 0 ? d->kgran : d->kgran * 8;
-    const int64_t kcmax = max64(KC_MAX, gran);
+    /* With a shared panel the K loop is outermost, so every extra K block writes the whole C
+     * out and reads it back; when C is larger than the caches (a 4096x2560 C is 40 MiB) that
+     * is a round trip to memory, so K up to KC_ONE_MAX runs as one block. (b_per_task keeps
+     * its C block in L2, and its A block + C stage need the smaller KC_MAX.) */
+    const bool one = !d->b_per_task && d->K <= KC_ONE_MAX && (double)d->M * (double)d->N * 4.0 > C_BIG_BYTES;
+    const int64_t kcmax = max64(one ? KC_ONE_MAX : KC_MAX, gran);
     const int64_t nkb = cdiv(d->K, kcmax);
     const int64_t kcb = min64(rup(cdiv(d->K, nkb), gran), d->K);
     const int64_t ncmax = d->b_per_task ? rup(d->N, NR) : min64(rup(d->N, NR), NC_MAX);

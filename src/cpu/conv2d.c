@@ -101,6 +101,7 @@ AVX2_FN static void conv_pack_b_s1_avx2(const conv_ctx *cc, int64_t j0, int n, i
         }
     }
 }
+
 /* Stride 1 with every 16-wide sliver inside one output row (Wo % 16 == 0, the UNet's 64/32/16
  * and the VAE's 512..64 sizes): sliver lane l at k = (c, dy, dx) is x[c][iy][ox - pad + dx + l],
  * so for each (c, dy) one source pointer per sliver serves all kw values of dx. It points into x
@@ -120,24 +121,21 @@ AVX2_FN static void conv_pack_b_rows_avx2(const conv_ctx *cc, int64_t j0, int n,
     const float *src[MAXS];
     int64_t c = k0 / khw;
     int r = (int)(k0 % khw), dy = r / kw, dx = r % kw;
-    int fresh = 1; /* src[] must be (re)computed for (c, dy) */
     for (int64_t k = 0; k < kc; k++) {
-        if (fresh) {
+        if (k == 0 || dx == 0) { /* a new (c, dy): the slivers' source pointers */
             const float *xc = cc->x + c * HW;
             for (int sl = 0; sl < nsl; sl++) {
                 const int64_t iy = oy[sl] - pad + dy, ix = ox[sl] - pad; /* first column read at dx = 0 */
                 if (iy < 0 || iy >= H) { src[sl] = NULL; continue; }
                 const float *row = xc + iy * W;
                 if (ix >= 0 && ix + 16 + kw - 1 <= W) { src[sl] = row + ix; continue; }
-                /* a border sliver: values [m0, m1) inside the row, zeros around them (plain stores:
-                   gcc's vectorised select of this loop used masked loads, 40% of the packing time) */
+                /* a border sliver: values [m0, m1) inside the row, zeros around them */
                 const int e = 16 + kw - 1;
                 const int m0 = ix < 0 ? (int)-ix : 0, m1 = W - ix < e ? (int)(W - ix) : e;
                 memset(ebuf[sl], 0, sizeof ebuf[sl]);
                 if (m1 > m0) memcpy(ebuf[sl] + m0, row + ix + m0, (size_t)(m1 - m0) * sizeof(float));
                 src[sl] = ebuf[sl];
             }
-            fresh = 0;
         }
         for (int sl = 0; sl < nsl; sl++) {
             float *o = dst + sl * kc * 16 + k * 16;
@@ -151,7 +149,6 @@ AVX2_FN static void conv_pack_b_rows_avx2(const conv_ctx *cc, int64_t j0, int n,
         }
         if (++dx == kw) {
             dx = 0;
-            fresh = 1;
             if (++dy == cc->kh) { dy = 0; c++; }
         }
     }

@@ -609,13 +609,13 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     r->isa = cpu->isa;
     const int T = cpu->n_threads > 0 ? cpu->n_threads : 1;
 
-    /* K blocking: depends on K and the type only. */
+    /* K blocking: depends on the shape, the type and b_per_task, never on the thread count. */
     const int64_t gran = d->kgran % 8 == 0 ? d->kgran : d->kgran * 8;
     /* With a shared panel the K loop is outermost, so every extra K block writes the whole C
      * out and reads it back; when C is larger than the caches (a 4096x2560 C is 40 MiB) that
      * is a round trip to memory, so K up to KC_ONE_MAX runs as one block. (b_per_task keeps
      * its C block in L2, and its A block + C stage need the smaller KC_MAX.) */
-    const bool one = !d->b_per_task && d->K <= KC_ONE_MAX && (double)d->M * (double)d->N * 4.0 > C_BIG_BYTES;
+    const bool one = !d->b_per_task && d->K <= KC_ONE_MAX && (double)d->M * (double)d->N * sizeof(float) > C_BIG_BYTES;
     const int64_t kcmax = max64(one ? KC_ONE_MAX : KC_MAX, gran);
     const int64_t nkb = cdiv(d->K, kcmax);
     const int64_t kcb = min64(rup(cdiv(d->K, nkb), gran), d->K);

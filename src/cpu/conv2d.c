@@ -117,6 +117,13 @@ AVX2_FN static void conv_pack_b_rows_avx2(const conv_ctx *cc, int64_t j0, int n,
         oy[sl] = (j0 + 16 * sl) / cc->Wo;
         ox[sl] = (j0 + 16 * sl) % cc->Wo;
     }
+    /* The next strip (columns j0+n..j0+2n-1, packed next in b_per_task mode): its input rows
+     * are a different cache line set per (c, dy), too many streams for the hardware prefetcher,
+     * so they would come from DRAM one stall at a time. Ask for them while this strip's slivers
+     * are being computed. */
+    const int64_t jn = j0 + n, oyn = jn / cc->Wo, ixn = jn % cc->Wo - pad;
+    const int64_t pf0 = ixn < 0 ? 0 : ixn, pf1 = ixn + n + kw - 1 < W ? ixn + n + kw - 1 : W;
+    const int prefetch = jn < cc->Ho * cc->Wo && pf1 > pf0;
     float ebuf[MAXS][EW];
     const float *src[MAXS];
     int64_t c = k0 / khw;
@@ -124,6 +131,13 @@ AVX2_FN static void conv_pack_b_rows_avx2(const conv_ctx *cc, int64_t j0, int n,
     for (int64_t k = 0; k < kc; k++) {
         if (k == 0 || dx == 0) { /* a new (c, dy): the slivers' source pointers */
             const float *xc = cc->x + c * HW;
+            const int64_t iyn = oyn - pad + dy;
+            if (prefetch && iyn >= 0 && iyn < H)
+            {
+                const float *rn = xc + iyn * W;
+                for (int64_t x = pf0; x < pf1; x += 16) _mm_prefetch((const char *)(rn + x), _MM_HINT_T1);
+                _mm_prefetch((const char *)(rn + pf1 - 1), _MM_HINT_T1);
+            }
             for (int sl = 0; sl < nsl; sl++) {
                 const int64_t iy = oy[sl] - pad + dy, ix = ox[sl] - pad; /* first column read at dx = 0 */
                 if (iy < 0 || iy >= H) { src[sl] = NULL; continue; }

@@ -409,6 +409,52 @@ AVX2_FN static void ukr_avx2_packed(int64_t kc, const float *ap, const float *b,
     UKR_STORE();
 }
 
+/* The packed kernel for a tile of mr < 6 full-width rows (the last row sliver of a block
+ * whose row count is not a multiple of 6: 320 = 53*6 + 2, 128 = 21*6 + 2): only mr rows of
+ * FMAs, C read and written in place. Each element's fma chain is the 6-row kernel's. */
+static inline __attribute__((always_inline, target("avx2,fma,f16c"))) void
+ukr_avx2_rows(int64_t kc, const float *ap, const float *b, float *c, int64_t ldc, int load, const float *bm,
+              const float *bn, const int R) {
+    __m256 acc[MR - 1][2];
+    for (int i = 0; i < R; i++) {
+        if (load) {
+            acc[i][0] = _mm256_loadu_ps(c + i * ldc);
+            acc[i][1] = _mm256_loadu_ps(c + i * ldc + 8);
+        } else {
+            const __m256 m = _mm256_set1_ps(bm[i]);
+            acc[i][0] = _mm256_add_ps(m, _mm256_loadu_ps(bn));
+            acc[i][1] = _mm256_add_ps(m, _mm256_loadu_ps(bn + 8));
+        }
+    }
+#pragma GCC unroll 1
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __asm__("" : "+x"(b0), "+x"(b1));
+        for (int i = 0; i < R; i++) {
+            const __m256 a = _mm256_broadcast_ss(ap + i);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += AW;
+        b += NR;
+    }
+    for (int i = 0; i < R; i++) {
+        _mm256_storeu_ps(c + i * ldc, acc[i][0]);
+        _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
+    }
+}
+
+AVX2_FN static void ukr_avx2_packed_part(int64_t kc, const float *ap, const float *b, float *c, int64_t ldc,
+                                         int load, const float *bm, const float *bn, int mr) {
+    switch (mr) {
+    case 1: ukr_avx2_rows(kc, ap, b, c, ldc, load, bm, bn, 1); break;
+    case 2: ukr_avx2_rows(kc, ap, b, c, ldc, load, bm, bn, 2); break;
+    case 3: ukr_avx2_rows(kc, ap, b, c, ldc, load, bm, bn, 3); break;
+    case 4: ukr_avx2_rows(kc, ap, b, c, ldc, load, bm, bn, 4); break;
+    default: ukr_avx2_rows(kc, ap, b, c, ldc, load, bm, bn, 5); break;
+    }
+}
+
 AVX2_FN static void ukr_avx2_direct(int64_t kc, const float *const *arow, const float *b, float *c, int64_t ldc,
                                     int load, const float *bm, const float *bn) {
     UKR_INIT();
@@ -478,6 +524,12 @@ static void run_tile(const gemm_run *r, const float *ap, const float *const *aro
             bn = bnv;
         }
     }
+#ifdef SDC_GEMM_X86
+    if (r->isa >= SDC_ISA_AVX2 && ap && mr < MR && nr == NR) {
+        ukr_avx2_packed_part(r->kc, ap, b, c, ldc, load, bm, bn, mr);
+        return;
+    }
+#endif
     float tile[MR * NR];
     float *ct = c;
     int64_t ldt = ldc;

@@ -21,10 +21,16 @@
 #include "unet.h"
 #include "bench_util.h"
 
+static int stream_opt;            /* -S: release each weight's pages after its layer */
+static const sdc_model *g_stream; /* ... of this model */
+
+static void release_weight(void *m, const sdc_tensor *w) { sdc_model_release_tensor(m, w); }
+
 /* one forward; returns seconds, or -1 on failure */
 static double step(sdc_backend *be, const sdc_unet *u, int64_t h, int64_t w, double *cpu) {
     sdc_ctx c;
     sdc_ctx_init(&c, be);
+    if (g_stream) c.weight_done = release_weight, c.weight_done_user = (void *)g_stream;
     int64_t xs[4] = {2, sdc_unet_in_channels(u), h, w}, cs[3] = {2, 77, 768};
     float *x = randn(xs[0] * xs[1] * h * w, 1), *ctx = randn(2 * 77 * 768, 2), t[2] = {500.0f, 500.0f};
     size_t m = sdc_mark(&c);
@@ -57,6 +63,7 @@ static int bench_file(const char *path, int64_t size, int threads, int runs) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    g_stream = stream_opt ? m : NULL;
     const sdc_tensor *q = sdc_model_get(m, SDC_PREFIX_UNET "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight");
     double warm = step(be, u, 8, 8, NULL), best = 1e30, sum = 0, cpu_best = 1e30;
     for (int i = 0; i < runs && warm >= 0; i++) {
@@ -72,9 +79,9 @@ static int bench_file(const char *path, int64_t size, int threads, int runs) {
     /* 2 x ~0.80 TFLOP at 64x64 (DESIGN.md), scaled by area for other sizes (attention grows faster) */
     double tflop = 1.6 * (double)(size * size) / 4096.0;
     printf("%-48s %-5s latent %lldx%lld batch 2: best %.2f s, mean %.2f s over %d (warm-up 8x8 %.2f s), "
-           "~%.0f GFLOP/s; CPU %.2f s (%d threads); arena peak %.0f MiB, peak RSS %.0f MiB\n",
+           "~%.0f GFLOP/s; CPU %.2f s (%d threads%s); arena peak %.0f MiB, peak RSS %.0f MiB\n",
            path, q ? sdc_type_name(q->type) : "?", (long long)size, (long long)size, best, sum / runs, runs, warm,
-           tflop * 1e3 / best, cpu_best, n_threads(threads), (double)be->ops->peak(be) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
+           tflop * 1e3 / best, cpu_best, n_threads(threads), g_stream ? ", streamed weights" : "", (double)be->ops->peak(be) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
     be->ops->free(be);
     sdc_unet_free(u);
     sdc_model_free(m);
@@ -84,14 +91,15 @@ static int bench_file(const char *path, int64_t size, int threads, int runs) {
 int main(int argc, char **argv) {
     int64_t size = 64;
     int threads = 0, runs = 1, opt;
-    while ((opt = getopt(argc, argv, "s:t:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:t:n:S")) != -1) {
         if (opt == 's') size = atoll(optarg);
         else if (opt == 't') threads = atoi(optarg);
         else if (opt == 'n') runs = atoi(optarg);
+        else if (opt == 'S') stream_opt = 1;
         else break;
     }
     if (optind >= argc || size < 1 || runs < 1) {
-        fprintf(stderr, "usage: %s [-s LATENT] [-t THREADS] [-n RUNS] MODEL...\n", argv[0]);
+        fprintf(stderr, "usage: %s [-s LATENT] [-t THREADS] [-n RUNS] [-S (stream weights)] MODEL...\n", argv[0]);
         return 2;
     }
     int rc = 0;

@@ -166,6 +166,10 @@ typedef struct sdc_txt2img_params {
     const char *rng;              /* "cuda" (default: torch CUDA randn, A1111/sd.cpp) or "cpu" */
     int clip_skip;                /* <= 0 or 1: last layer; N: hidden_states[-N] */
     bool vae_tiling;              /* decode in 32x32-latent tiles (lower memory) */
+    bool stream_weights;          /* default true: give each layer's memory-mapped weight pages
+                                     back right after use (they fault in again from the page
+                                     cache), so the process holds about one layer of weights,
+                                     not a network; false keeps them mapped for the whole run */
     int n_threads;                /* <= 0: every core */
     float eta;                    /* NAN: the sampler's default */
     bool schedule_from_file;      /* sigmas from the file's alphas_cumprod (stable-diffusion.cpp

@@ -998,3 +998,17 @@ void sdc_model_release(const sdc_model *m, sdc_component c) {
     }
     free(order);
 }
+
+void sdc_model_release_tensor(const sdc_model *m, const sdc_tensor *t) {
+    if (!m || !t || !t->data || !t->nbytes) return;
+    const uintptr_t p = (uintptr_t)t->data;
+    for (int s = 0; s < m->nsrc; s++) {
+        const sdc_map *map = m->src[s].gguf ? sdc_gguf_map(m->src[s].gguf) : m->src[s].st ? sdc_st_map(m->src[s].st) : NULL;
+        if (!map || !map->data) continue;
+        const uintptr_t lo = (uintptr_t)map->data;
+        if (p >= lo && p - lo < map->size && t->nbytes <= map->size - (p - lo)) {
+            sdc_map_release(map, t->data, (size_t)t->nbytes);
+            return;
+        }
+    }
+}

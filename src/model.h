@@ -25,6 +25,9 @@ sdc_component sdc_model_component_of_name(const char *name);
 /* Gives the pages of a component's tensors back to the kernel (MADV_DONTNEED on the
  * mapping); the views stay valid and fault the data in again if touched. */
 void sdc_model_release(const sdc_model *m, sdc_component c);
+/* The same for one tensor: the whole pages inside its data, when they lie in one of the
+ * model's file mappings (a page shared with a neighbour stays; other memory is untouched). */
+void sdc_model_release_tensor(const sdc_model *m, const sdc_tensor *t);
 
 /* The tensors the SD 1.x graph needs: canonical name and shape (outermost first).
  * in_channels is 4 (SD 1.x) or 9 (inpainting). Returns the count; fills up to cap entries. */

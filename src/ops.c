@@ -265,7 +265,9 @@ sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor 
     shape[x.ndim - 1] = N;
     sdc_act y = sdc_new(c, x.ndim, shape);
     if (!y.data) return NONE;
-    return run(c, "linear", c->be->ops->linear(c->be, &x, w, b, &y), y);
+    y = run(c, "linear", c->be->ops->linear(c->be, &x, w, b, &y), y);
+    if (c->weight_done) c->weight_done(c->weight_done_user, w);
+    return y;
 }
 
 sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad) {
@@ -288,7 +290,9 @@ sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor 
     }
     sdc_act y = sdc_new4(c, x.shape[0], O, Ho, Wo);
     if (!y.data) return NONE;
-    return run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
+    y = run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
+    if (c->weight_done) c->weight_done(c->weight_done_user, w);
+    return y;
 }
 
 sdc_act sdc_group_norm(sdc_ctx *c, sdc_act x, int groups, float eps, const sdc_tensor *gamma,

@@ -20,6 +20,11 @@ typedef struct sdc_ctx {
     char err[512];
     char dump_dir[1024];     /* empty: dumping off */
     char dump_filter[128];
+    /* Called after every linear and conv2d with its weight (NULL: not called). The pipeline
+     * uses it to give a memory-mapped weight's pages back as soon as its layer is done
+     * (--stream-weights); the view stays valid and faults in again from the page cache. */
+    void (*weight_done)(void *user, const sdc_tensor *w);
+    void *weight_done_user;
 } sdc_ctx;
 
 

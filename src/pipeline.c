@@ -69,6 +69,7 @@ sdc_txt2img_params sdc_txt2img_default_params(void) {
     p.clip_skip = -1;
     p.n_threads = -1;
     p.eta = NAN;
+    p.stream_weights = true;
     return p;
 }
 
@@ -166,6 +167,15 @@ void sdc_pipeline_apply_emphasis(float *z, const float *w) {
 
 /* Encodes cond and uncond: *ctx gets [2, T, 768] (uncond, cond) or, when !with_uncond,
  * [1, T, 768] (cond); T = 77 * max(chunks). */
+static void release_weight(void *m, const sdc_tensor *w) { sdc_model_release_tensor(m, w); }
+
+/* stream_weights: each linear/conv weight's mapped pages go back to the kernel as soon as its
+ * layer is done and fault in again from the page cache when the next step needs them, so the
+ * process holds one layer's weights instead of a whole network's (measured in BENCHMARKS.md). */
+static void stream_weights(sdc_ctx *c, const sdc_model *m, const sdc_txt2img_params *p) {
+    if (p->stream_weights) c->weight_done = release_weight, c->weight_done_user = (void *)m;
+}
+
 static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,
                               const sdc_txt2img_params *p, bool with_uncond, float **ctx, int *T, char *err,
                               size_t errlen) {
@@ -199,6 +209,7 @@ static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tok
     {
         sdc_ctx c;
         sdc_ctx_init(&c, be);
+        stream_weights(&c, m, p);
         size_t mark = sdc_mark(&c);
         int clip_skip = p->clip_skip > 1 ? p->clip_skip : 1;
         sdc_act H = sdc_clip_forward(&c, clip, ids, rows, clip_skip);
@@ -421,6 +432,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     {
         sdc_ctx c;
         sdc_ctx_init(&c, be);
+        stream_weights(&c, m, p);
         size_t outer = sdc_mark(&c);
         const int64_t cshape[3] = {B, T, CLIP_DIM};
         denoiser d = {.c = &c, .unet = unet, .sched = sched, .B = B, .cfg = p->cfg_scale,
@@ -485,6 +497,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
         }
         sdc_ctx c;
         sdc_ctx_init(&c, be);
+        stream_weights(&c, m, p);
         size_t mark = sdc_mark(&c);
         const int64_t zs[4] = {1, 4, h, w};
         sdc_act Z = sdc_from_host(&c, lat + (size_t)i * nlat, 4, zs);

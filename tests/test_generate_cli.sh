@@ -27,7 +27,7 @@ empty_out() { [ -z "$(ls -A "$T/out")" ] && ok || bad "$1: files left: $(ls -A "
 run "$SDC" --help
 [ "$rc" -eq 0 ] && ok || bad "--help exit $rc"
 for f in -m -p -n -o -W -H --steps --cfg-scale -s -b --sampling-method --schedule --rng --clip-skip --vae-tiling \
-         -t -v --vocab --schedule-from-file --eta; do
+         -t -v --vocab --schedule-from-file --eta --keep-weights-mapped; do
   grep -q -- " $f[ ,]" "$T/stdout" && ok || bad "--help does not list $f"
 done
 for d in "default: 512" "default: 20" "default: 7.0" "default: 42" "default: euler_a" "default: discrete" \
@@ -50,6 +50,7 @@ expect 2 "expected one of discrete, karras, exponential, ays, sgm_uniform, simpl
 expect 2 "rng 'gpu'" -m "$M" -p x -o "$O" --rng gpu
 expect 2 "expected an integer" -m "$M" -p x -o "$O" --steps abc
 expect 2 "unknown option '--bogus'" -m "$M" -p x -o "$O" --bogus
+expect 2 "unknown option '--keep-weights-mapped=1'" -m "$M" -p x -o "$O" --keep-weights-mapped=1
 expect 2 "no model given" -p x -o "$O"
 expect 2 "model '$T/none.safetensors'" -m "$T/none.safetensors" -p x -o "$O"
 expect 2 "output folder '$T/missing' does not exist" -m "$M" -p x -o "$T/missing/x.png"
@@ -84,9 +85,10 @@ printf 'a (cat:1.2), sitting\nNegative prompt: blurry\nSteps: 2, Sampler: Euler 
   "$(basename "$M" .safetensors)" > "$T/want"
 head -c "$(wc -c < "$T/want")" "$T/stdout" | cmp -s - "$T/want" && ok || bad "infotext: got [$(cat "$T/stdout")] want [$(cat "$T/want")...]"
 [ "$(wc -l < "$T/stdout")" -eq 3 ] && ok || bad "infotext is not 3 lines"
-# same command twice: byte-identical PNG
-run "$SDC" -m "$M" -p "a (cat:1.2), sitting" -n "blurry" -W 64 -H 64 --steps 2 -s 5 -o "$T/out/cat2.png" --vocab "$VOCAB" -t 2
-cmp -s "$O" "$T/out/cat2.png" && ok || bad "two identical runs gave different files"
+# same command twice, the second keeping every weight page mapped: byte-identical PNG
+run "$SDC" -m "$M" -p "a (cat:1.2), sitting" -n "blurry" -W 64 -H 64 --steps 2 -s 5 -o "$T/out/cat2.png" --vocab "$VOCAB" -t 2 \
+  --keep-weights-mapped
+cmp -s "$O" "$T/out/cat2.png" && ok || bad "default and --keep-weights-mapped runs gave different files"
 # -b 2: out_0.png (seed 5), out_1.png (seed 6), cfg 1 (no unconditional pass), karras
 run "$SDC" -m "$M" -p "a dog" -W 64 -H 64 --steps 1 -s 5 -b 2 --cfg-scale 1 --schedule karras -o "$T/out/b.png" --vocab "$VOCAB"
 [ "$rc" -eq 0 ] && [ -s "$T/out/b_0.png" ] && [ -s "$T/out/b_1.png" ] && [ ! -e "$T/out/b.png" ] && ok || bad "-b 2 names: $(ls "$T/out")"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gguf.h"
@@ -135,6 +136,40 @@ static void test_mapping(void) {
     CHECK(!sdc_model_diffusers_name(V, "decoder.up_blocks.7.resnets.0.conv1.weight", out, sizeof out));
     CHECK(!sdc_model_diffusers_name(C, "text_projection.weight", out, sizeof out));
     CHECK(!sdc_model_diffusers_name(U, "conv_in.weight", out, 8)); /* does not fit */
+}
+
+/* Resident pages of this process that are backed by files (the third field of
+ * /proc/self/statm); -1 when unknown. */
+static long resident_file_pages(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0, shared = -1;
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld %ld", &size, &res, &shared) != 3) shared = -1;
+    fclose(f);
+    return shared;
+}
+
+/* sdc_model_release_tensor on caller-owned (heap) memory must not touch it: MADV_DONTNEED
+ * there would zero the pages. */
+static void test_release_tensor_heap(void) {
+    const size_t pg = 4096, n = 3 * pg;
+    uint8_t *buf = aligned_alloc(pg, n);
+    if (!buf) return;
+    for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(i * 7 + 1);
+    sdc_tensor t = {.name = SDC_PREFIX_UNET "out.2.weight", .type = SDC_TYPE_F32, .ndim = 1,
+                    .shape = {(int64_t)(n / 4)}, .data = buf, .nbytes = n};
+    sdc_model *m = NULL;
+    CHECK_MSG(sdc_model_open_tensors(&t, 1, &m, err, sizeof err) == SDC_OK && m, "%s", err);
+    const sdc_tensor *v = m ? sdc_model_get(m, t.name) : NULL;
+    CHECK(v && v->data == buf);
+    sdc_model_release_tensor(m, v);
+    sdc_model_release_tensor(m, NULL);
+    sdc_model_release_tensor(NULL, v);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += buf[i] != (uint8_t)(i * 7 + 1);
+    CHECK_MSG(bad == 0, "release_tensor changed %zu bytes of caller memory", bad);
+    sdc_model_free(m);
+    free(buf);
 }
 
 /* ------------------------------------------------------------------ in-memory tables */
@@ -632,6 +667,26 @@ static sdc_model *test_random(const char *path) {
         CHECK(memcmp(copy, t->data, t->nbytes) == 0);
         free(copy);
     }
+    /* one tensor (streamed weights): its whole pages leave the process's resident set and
+     * fault in again with the same bytes */
+    const sdc_tensor *big = sdc_model_get(m, SDC_PREFIX_VAE "decoder.up.3.block.0.conv1.weight");
+    CHECK(big && big->nbytes > (1 << 20));
+    if (big) {
+        const long pg = sysconf(_SC_PAGESIZE);
+        uint64_t sum = 0, sum2 = 0;
+        for (uint64_t i = 0; i < big->nbytes; i += 64) sum += ((const uint8_t *)big->data)[i] * (i + 1);
+        const long before = resident_file_pages();
+        sdc_model_release_tensor(m, big);
+        const long after = resident_file_pages();
+        const long whole = (long)(big->nbytes / (uint64_t)pg) - 1; /* pages entirely inside it */
+        printf("release_tensor: %s, %llu bytes: file-backed resident pages %ld -> %ld (%ld whole pages)\n",
+               big->name, (unsigned long long)big->nbytes, before, after, whole);
+        /* the kernel's RSS counters may lag by a few dozen page faults: ask for half */
+        CHECK_MSG(before < 0 || before - after >= whole / 2, "release_tensor dropped %ld pages, expected ~%ld",
+                  before - after, whole);
+        for (uint64_t i = 0; i < big->nbytes; i += 64) sum2 += ((const uint8_t *)big->data)[i] * (i + 1);
+        CHECK_MSG(sum == sum2, "the tensor reads differently after release_tensor");
+    }
     return m;
 }
 
@@ -709,6 +764,7 @@ int main(void) {
     test_expected_vs_tsv();
     test_mapping();
     test_tables();
+    test_release_tensor_heap();
     const char *tmp = tu_tmpdir("test_model");
     test_files(tmp);
     test_gguf(tmp);

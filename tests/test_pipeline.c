@@ -150,8 +150,8 @@ out:
     free(noise);
 }
 
-/* A small run written to path; returns success. */
-static bool small_run(sdc_model *m, const char *vocab, int threads, const char *path) {
+/* A small run written to path; returns success. stream: give weight pages back after each layer. */
+static bool small_run(sdc_model *m, const char *vocab, int threads, bool stream, const char *path) {
     sdc_txt2img_params p = sdc_txt2img_default_params();
     p.prompt = "a (red:1.3) fox, [blurry]";
     p.negative_prompt = "ugly";
@@ -159,6 +159,7 @@ static bool small_run(sdc_model *m, const char *vocab, int threads, const char *
     p.steps = 2;
     p.seed = 7;
     p.n_threads = threads;
+    p.stream_weights = stream;
     p.vocab_path = vocab;
     sdc_image *imgs = NULL;
     int n = 0;
@@ -190,16 +191,20 @@ int main(void) {
     }
     golden(m, vocab);
 
-    char a[1100], b[1100], c[1100];
+    char a[1100], b[1100], c[1100], d[1100];
     snprintf(a, sizeof a, "%s/run_a.png", dir);
     snprintf(b, sizeof b, "%s/run_b.png", dir);
     snprintf(c, sizeof c, "%s/run_1thread.png", dir);
+    snprintf(d, sizeof d, "%s/run_mapped.png", dir);
+    CHECK(sdc_txt2img_default_params().stream_weights); /* the default */
     double t0 = now();
-    bool ok = small_run(m, vocab, 2, a) && small_run(m, vocab, 2, b) && small_run(m, vocab, 1, c);
-    printf("three 64x64 runs: %.1f s\n", now() - t0);
+    bool ok = small_run(m, vocab, 2, true, a) && small_run(m, vocab, 2, true, b) && small_run(m, vocab, 1, true, c) &&
+              small_run(m, vocab, 2, false, d);
+    printf("four 64x64 runs: %.1f s\n", now() - t0);
     if (ok) {
         CHECK_MSG(same_file(a, b), "the same run twice gave different PNGs");
         CHECK_MSG(same_file(a, c), "1 and 2 threads gave different PNGs");
+        CHECK_MSG(same_file(a, d), "streamed and kept-mapped weights gave different PNGs");
     }
     /* a prompt over 75 tokens (two chunks) against an empty negative prompt: the uncond side is
      * padded with the empty prompt's encoding to the same 154 tokens */

@@ -73,6 +73,9 @@ void cmd_generate_help(FILE *f) {
             "                               tcd (default 0)\n"
             "      --clip-skip N            CLIP layers to skip at the end, 1 skips none (default: -1 = 1 for SD 1.x)\n"
             "      --vae-tiling             decode the image in tiles (less memory)\n"
+            "      --keep-weights-mapped    keep every weight page mapped for the whole run; by default each\n"
+            "                               layer's weights are given back after use and fault in again from the\n"
+            "                               page cache (about one layer resident instead of the whole UNet)\n"
             "      --schedule-from-file     sigmas from the model file's alphas_cumprod (stable-diffusion.cpp parity)\n"
             "                               instead of the computed schedule (default: computed)\n"
             "      --vocab FILE             CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz or merges.txt) when the\n"
@@ -168,6 +171,7 @@ static int parse_args(int argc, char **argv, int first, gen_opts *o) {
         else if (IS("-t", "--threads")) { VALUE(); if (!parse_int(a, val, &o->p.n_threads)) return -1; }
         else if (IS("--vocab", "--vocab")) { VALUE(); o->p.vocab_path = val; }
         else if (IS("--vae-tiling", "--vae-tiling") && !val) o->p.vae_tiling = true;
+        else if (IS("--keep-weights-mapped", "--keep-weights-mapped") && !val) o->p.stream_weights = false;
         else if (IS("--schedule-from-file", "--schedule-from-file") && !val) o->p.schedule_from_file = true;
         else if (IS("--disable-image-metadata", "--disable-image-metadata") && !val) o->no_metadata = true;
         else if (IS("-v", "--verbose") && !val) o->verbose = true;

@@ -16,6 +16,10 @@
 /* Each output is one fp32 fma chain over K = C*kh*kw terms (bias first; padded taps add
  * exact zeros): |err| <= gamma_K * sum|x*w|, gamma_K = K*u/(1-K*u), u = 2^-24. */
 #define CHAIN_BOUND_FACTOR 1.01
+/* Winograd F(2x2,3x3) sums 16 transformed products per channel instead of 9 plain ones, and
+ * its transforms add up to 4 values on each side before and after; measured err/bound stays
+ * far below this factor (printed per case). */
+#define WINO_BOUND_FACTOR 1.0
 
 static sdc_cpu *cpu1, *cpu2, *cpu3, *cpus;
 
@@ -25,13 +29,19 @@ static void fill_normal(tu_rng *r, float *v, int64_t n) {
 
 typedef struct { int64_t B, C, H, W, O; int k, s, p; } shape;
 
-static void run_case(tu_rng *r, sdc_type t, shape sh, int with_bias) {
+/* wino: run with cpu->winograd set (eligible layers take Winograd F(2x2,3x3)) and check
+ * against WINO_BOUND_FACTOR times the chain bound. */
+static void run_case_algo(tu_rng *r, sdc_type t, shape sh, int with_bias, int wino) {
     const int64_t B = sh.B, C = sh.C, H = sh.H, W = sh.W, O = sh.O;
     const int k = sh.k, s = sh.s, p = sh.p;
     const int64_t Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, K = C * k * k;
     char label[160];
-    snprintf(label, sizeof label, "conv %s B%lld C%lld %lldx%lld O%lld k%d s%d p%d%s", sdc_type_name(t), (long long)B,
-             (long long)C, (long long)H, (long long)W, (long long)O, k, s, p, with_bias ? " +b" : "");
+    snprintf(label, sizeof label, "%s %s B%lld C%lld %lldx%lld O%lld k%d s%d p%d%s", wino ? "winograd" : "conv",
+             sdc_type_name(t), (long long)B, (long long)C, (long long)H, (long long)W, (long long)O, k, s, p,
+             with_bias ? " +b" : "");
+    if (wino) CHECK_MSG(sdc_winograd_eligible(B, C, H, W, O, k, k, s, p), "%s: not eligible for Winograd", label);
+    cpu1->winograd = cpu2->winograd = cpu3->winograd = cpus->winograd = wino;
+    const double factor = wino ? WINO_BOUND_FACTOR : CHAIN_BOUND_FACTOR;
     uint64_t rb;
     CHECK(sdc_type_bytes(t, (uint64_t)K, &rb));
     float *x = malloc((size_t)(B * C * H * W) * sizeof(float));
@@ -70,7 +80,7 @@ static void run_case(tu_rng *r, sdc_type t, shape sh, int with_bias) {
                             }
                     const double got = y2[((b * O + o) * Ho + oy) * Wo + ox];
                     const double e = fabs(got - acc);
-                    const double bound = CHAIN_BOUND_FACTOR * (double)(K + 1) * 0x1p-24 * mag + 1e-30;
+                    const double bound = factor * (double)(K + 1) * 0x1p-24 * mag + 1e-30;
                     if (e > max_abs) max_abs = e;
                     if (e / bound > worst) worst = e / bound;
                     if (!(e <= bound)) bad++;
@@ -82,6 +92,8 @@ static void run_case(tu_rng *r, sdc_type t, shape sh, int with_bias) {
     CHECK_MSG(memcmp(ys, y2, (size_t)ny * 4) == 0, "%s: scalar twin vs %s differ", label, sdc_isa_name(cpu2->isa));
     free(x); free(wsrc); free(wf); free(w); free(bias); free(y1); free(y2); free(y3); free(ys);
 }
+
+static void run_case(tu_rng *r, sdc_type t, shape sh, int with_bias) { run_case_algo(r, t, sh, with_bias, 0); }
 
 static void test_validation(void) {
     float x[2 * 4 * 4] = {0}, w[9 * 2 * 2] = {0}, y[64];
@@ -149,6 +161,30 @@ int main(void) {
             run_case(&r, qtypes[ti], qshapes[si], (int)(si & 1));
     /* Larger: many row blocks and column chunks, one F16 UNet-like layer scaled down. */
     run_case(&r, SDC_TYPE_F16, (shape){2, 64, 20, 20, 96, 3, 1, 1}, 1);
+
+    /* Winograd F(2x2,3x3): even and odd sizes (partial tiles, vector and scalar transforms),
+     * several chunks of tile rows, batch 2, each weight type class, with and without bias. */
+    const shape wshapes[] = {
+        {1, 16, 32, 32, 16, 3, 1, 1},   /* the smallest eligible layer */
+        {2, 24, 33, 35, 20, 3, 1, 1},   /* odd sizes: partial tiles on the right and bottom */
+        {1, 40, 64, 48, 18, 3, 1, 1},   /* O not a multiple of 6 */
+        {1, 16, 40, 50, 17, 3, 1, 1},   /* tile rows of 25: 3 vector blocks and a scalar tail */
+        {1, 20, 512, 200, 16, 3, 1, 1}, /* several chunks of tile rows */
+    };
+    for (size_t si = 0; si < sizeof wshapes / sizeof *wshapes; si++)
+        run_case_algo(&r, si % 3 == 1 ? SDC_TYPE_F32 : SDC_TYPE_F16, wshapes[si], (int)(si & 1) || si == 0, 1);
+    run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 32, 34, 24, 3, 1, 1}, 1, 1);
+    /* small workspace limits: U in blocks of 12 output channels (the last one 8), chunks of
+     * 3 tile rows that cross from one image into the next (17 tile rows per image) */
+    cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes =
+        16 * 12 * 24 * sizeof(float);
+    cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
+        cpus->winograd_chunk_bytes = 16 * 3 * 18 * 24 * sizeof(float);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 1);
+    cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes = 0;
+    cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
+        cpus->winograd_chunk_bytes = 0;
+    run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 34, 32, 16, 3, 1, 1}, 0, 1);
 
     sdc_cpu_free(cpu1);
     sdc_cpu_free(cpu2);

@@ -268,6 +268,8 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
     const int64_t K = C * kh * kw;
     sdc_status st = sdc_gemm_check_weight(wt, K, &cc.row_bytes);
     if (st != SDC_OK) return st;
+    if (cpu->winograd && sdc_winograd_eligible(B, C, H, W, O, kh, kw, stride, pad))
+        return sdc_cpu_conv3x3_winograd(cpu, B, C, H, W, x, O, wt, w, cc.row_bytes, bias, y);
     sdc_gemm_desc d = {
         .M = O, .N = Ho * Wo, .K = K, .kgran = sdc_type_traits_of(wt)->block,
         .pack_a = conv_pack_a, .pack_b = conv_pack_b, .ctx = &cc,

@@ -60,6 +60,8 @@ sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa) {
         if (want < isa) isa = want;
     }
     c->isa = isa;
+    const char *wg = getenv("SDC_WINOGRAD");
+    c->winograd = !(wg && !strcmp(wg, "0"));
     return c;
 }
 
@@ -67,6 +69,7 @@ void sdc_cpu_free(sdc_cpu *c) {
     if (!c) return;
     sdc_pool_free(c->pool);
     for (int i = 0; i < SDC_CPU_MAX_THREADS; i++) free(c->scratch[i].ptr);
+    free(c->work.ptr);
     free(c);
 }
 
@@ -78,4 +81,13 @@ void *sdc_cpu_scratch(sdc_cpu *c, int thread, size_t bytes) {
     c->scratch[thread].ptr = aligned_alloc(64, sz ? sz : 64);
     c->scratch[thread].size = c->scratch[thread].ptr ? sz : 0;
     return c->scratch[thread].ptr;
+}
+
+void *sdc_cpu_workspace(sdc_cpu *c, size_t bytes) {
+    if (c->work.size >= bytes && c->work.ptr) return c->work.ptr;
+    free(c->work.ptr);
+    const size_t sz = (bytes + 63) & ~(size_t)63;
+    c->work.ptr = aligned_alloc(64, sz ? sz : 64);
+    c->work.size = c->work.ptr ? sz : 0;
+    return c->work.ptr;
 }

@@ -30,6 +30,11 @@ typedef struct sdc_cpu {
     sdc_isa isa;
     int n_threads;
     struct { void *ptr; size_t size; } scratch[SDC_CPU_MAX_THREADS];
+    struct { void *ptr; size_t size; } work; /* shared workspace (Winograd buffers), kept */
+    int winograd;  /* 3x3 stride-1 convolutions by Winograd F(2x2,3x3) where eligible (default 1;
+                      SDC_WINOGRAD=0 in the environment turns it off) */
+    size_t winograd_u_bytes, winograd_chunk_bytes; /* 0: the defaults (winograd.c); tests make
+                      them small to cover blocks of output channels and chunks of tile rows */
 } sdc_cpu;
 
 /* n_threads <= 0: all cores. max_isa caps the detected ISA (pass SDC_ISA_AVX512 for "best").
@@ -41,5 +46,8 @@ void sdc_cpu_free(sdc_cpu *c);
  * keeps) the buffer when too small; NULL on allocation failure. `thread` is the index the
  * pool passed to the task. */
 void *sdc_cpu_scratch(sdc_cpu *c, int thread, size_t bytes);
+/* The shared workspace: at least `bytes`, 64-byte aligned, grown and kept like the scratch;
+ * for the calling thread's op (never inside a pool task). NULL on allocation failure. */
+void *sdc_cpu_workspace(sdc_cpu *c, size_t bytes);
 
 #endif

@@ -55,6 +55,16 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
                           int64_t O, int kh, int kw, int stride, int pad, sdc_type wt, const void *w,
                           const float *bias, float *y);
 
+/* Winograd F(2x2, 3x3) (winograd.c): what sdc_cpu_conv2d runs instead of the implicit GEMM
+ * for 3x3 stride-1 pad-1 layers with at least 128 2x2 tiles over the batch and 16 channels in
+ * and out, when cpu->winograd is set. Same arguments as sdc_cpu_conv2d (checked there), plus
+ * the weight row size. */
+bool sdc_winograd_eligible(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int kh, int kw, int stride,
+                           int pad);
+sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t W, const float *x,
+                                    int64_t O, sdc_type wt, const void *w, size_t row_bytes, const float *bias,
+                                    float *y);
+
 /* ---- internal: the generic blocked GEMM both ops are built on ------------------------------
  * C[M,N] = A[M,K] . B[K,N] + bias, where A and B are never materialised: the caller
  * supplies packing callbacks.

@@ -152,6 +152,8 @@ typedef void (*sdc_step_fn)(void *user, int image, int n_images, int step, int s
 /* Polled between steps and stages; true stops the run with SDC_E_CANCELLED. */
 typedef bool (*sdc_cancel_fn)(void *user);
 
+#define SDC_MAX_THREADS 256
+
 typedef struct sdc_txt2img_params {
     const char *prompt;           /* A1111 syntax: (emphasis), [de-emphasis], (word:1.3), BREAK */
     const char *negative_prompt;  /* "" or NULL: none */
@@ -166,11 +168,12 @@ typedef struct sdc_txt2img_params {
     const char *rng;              /* "cuda" (default: torch CUDA randn, A1111/sd.cpp) or "cpu" */
     int clip_skip;                /* <= 0 or 1: last layer; N: hidden_states[-N] */
     bool vae_tiling;              /* decode in 32x32-latent tiles (lower memory) */
-    bool stream_weights;          /* default true: give each layer's memory-mapped weight pages
-                                     back right after use (they fault in again from the page
-                                     cache), so the process holds about one layer of weights,
-                                     not a network; false keeps them mapped for the whole run */
-    int n_threads;                /* <= 0: every core */
+    bool stream_weights;          /* true in sdc_txt2img_default_params(): give each layer's
+                                     memory-mapped weight pages back right after use (they
+                                     fault in again from the page cache), so the process holds
+                                     about one layer of weights, not a network; false keeps
+                                     them mapped for the whole run */
+    int n_threads;                /* <= 0: every core (at most SDC_MAX_THREADS); else 1..SDC_MAX_THREADS */
     float eta;                    /* NAN: the sampler's default */
     bool schedule_from_file;      /* sigmas from the file's alphas_cumprod (stable-diffusion.cpp
                                      parity) instead of the computed schedule */

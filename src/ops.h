@@ -22,7 +22,8 @@ typedef struct sdc_ctx {
     char dump_filter[128];
     /* Called after every linear and conv2d with its weight (NULL: not called). The pipeline
      * uses it to give a memory-mapped weight's pages back as soon as its layer is done
-     * (--stream-weights); the view stays valid and faults in again from the page cache. */
+     * (sdc_txt2img_params.stream_weights, on unless --keep-weights-mapped); the view stays
+     * valid and faults in again from the page cache. */
     void (*weight_done)(void *user, const sdc_tensor *w);
     void *weight_done_user;
 } sdc_ctx;

@@ -97,6 +97,9 @@ sdc_status sdc_txt2img_validate(const sdc_txt2img_params *p, char *err, size_t e
                         sdc_schedule_kind_list());
     if (p->rng && sdc_rng_kind_parse(p->rng) < 0)
         return sdc_fail(err, errlen, SDC_E_INVALID, "rng '%s': expected one of cuda, cpu", p->rng);
+    if (p->n_threads > SDC_MAX_THREADS)
+        return sdc_fail(err, errlen, SDC_E_INVALID, "threads %d: expected 1..%d (<= 0: every core)", p->n_threads,
+                        SDC_MAX_THREADS);
     if (p->clip_skip > 12)
         return sdc_fail(err, errlen, SDC_E_INVALID, "clip skip %d: expected 1..12 (<= 0: the default, 1)", p->clip_skip);
     if (!isnan(p->eta) && !(isfinite(p->eta) && p->eta >= 0))

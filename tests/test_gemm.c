@@ -208,6 +208,18 @@ int main(void) {
     if (!(cpu1 && cpu2 && cpu3 && cpus)) return check_done();
     printf("isa: %s (scalar twin compared bit for bit)\n", sdc_isa_name(cpu2->isa));
     tu_rng r = {42};
+    {
+        /* more threads than per-thread state exists for: clamped, and a call still works */
+        sdc_cpu *big = sdc_cpu_new(SDC_CPU_MAX_THREADS + 44, SDC_ISA_AVX512);
+        CHECK(big && big->n_threads == SDC_CPU_MAX_THREADS && sdc_pool_size(big->pool) == SDC_CPU_MAX_THREADS);
+        float xb[3 * 40], wb[300 * 40], yb[3 * 300], yr[3 * 300];
+        for (int i = 0; i < 3 * 40; i++) xb[i] = (float)(i % 7) - 3.0f;
+        for (int i = 0; i < 300 * 40; i++) wb[i] = (float)(i % 5) - 2.0f;
+        CHECK(big && sdc_cpu_linear(big, 3, 300, 40, xb, 40, SDC_TYPE_F32, wb, NULL, yb, 300) == SDC_OK);
+        CHECK(sdc_cpu_linear(cpu1, 3, 300, 40, xb, 40, SDC_TYPE_F32, wb, NULL, yr, 300) == SDC_OK);
+        CHECK_MSG(memcmp(yb, yr, sizeof yb) == 0, "%d threads vs 1 thread differ", SDC_CPU_MAX_THREADS);
+        sdc_cpu_free(big);
+    }
     test_validation();
     test_dequant_seg(&r);
 

@@ -49,6 +49,7 @@ expect 2 "expected one of euler, euler_a, heun" -m "$M" -p x -o "$O" --sampling-
 expect 2 "expected one of discrete, karras, exponential, ays, sgm_uniform, simple" -m "$M" -p x -o "$O" --schedule bar
 expect 2 "rng 'gpu'" -m "$M" -p x -o "$O" --rng gpu
 expect 2 "expected an integer" -m "$M" -p x -o "$O" --steps abc
+expect 2 "threads 300: expected 1..256" -m "$M" -p x -o "$O" -t 300
 expect 2 "unknown option '--bogus'" -m "$M" -p x -o "$O" --bogus
 expect 2 "unknown option '--keep-weights-mapped=1'" -m "$M" -p x -o "$O" --keep-weights-mapped=1
 expect 2 "no model given" -p x -o "$O"

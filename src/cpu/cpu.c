@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -45,6 +46,12 @@ const char *sdc_isa_name(sdc_isa isa) {
 sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa) {
     sdc_cpu *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    /* at most SDC_CPU_MAX_THREADS workers: per-thread state (scratch, GEMM buffers) is sized so */
+    if (n_threads <= 0) {
+        const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = ncpu > 0 ? (int)(ncpu < SDC_CPU_MAX_THREADS ? ncpu : SDC_CPU_MAX_THREADS) : 1;
+    }
+    if (n_threads > SDC_CPU_MAX_THREADS) n_threads = SDC_CPU_MAX_THREADS;
     c->pool = sdc_pool_new(n_threads);
     if (!c->pool) { free(c); return NULL; }
     c->n_threads = sdc_pool_size(c->pool);

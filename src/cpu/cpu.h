@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "sdc.h"
 #include "threadpool.h"
 
 typedef enum sdc_isa {
@@ -23,7 +24,7 @@ typedef enum sdc_isa {
 sdc_isa sdc_cpu_detect_isa(void);
 const char *sdc_isa_name(sdc_isa isa);
 
-#define SDC_CPU_MAX_THREADS 256
+#define SDC_CPU_MAX_THREADS SDC_MAX_THREADS /* sdc.h: the most threads a run may ask for */
 
 typedef struct sdc_cpu {
     sdc_pool *pool;

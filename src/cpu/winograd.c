@@ -46,8 +46,11 @@ enum {
 
 bool sdc_winograd_eligible(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int kh, int kw, int stride,
                            int pad) {
-    return kh == 3 && kw == 3 && stride == 1 && pad == 1 && B * ((H + 1) / 2) * ((W + 1) / 2) >= WG_MIN_TILES &&
-           C >= WG_MIN_CHANNELS && C <= WG_MAX_CHANNELS_IN && O >= WG_MIN_CHANNELS;
+    if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || C < WG_MIN_CHANNELS || C > WG_MAX_CHANNELS_IN ||
+        O < WG_MIN_CHANNELS || B < 1 || H < 1 || W < 1)
+        return false;
+    const int64_t tiles = ((H + 1) / 2) * ((W + 1) / 2); /* H*W <= 2^40 (checked by the caller) */
+    return tiles >= WG_MIN_TILES || B >= (WG_MIN_TILES + tiles - 1) / tiles;
 }
 
 typedef struct wg_ctx {
@@ -64,7 +67,7 @@ typedef struct wg_ctx {
     const float *bias;
     float *U, *V, *M;       /* U[xi][o - o0][c]; V[xi][c][t] and M[xi][o - o0][t] with planes of Tc */
     int avx2;
-    atomic_int failed;
+    atomic_int failed;      /* an sdc_status: the first failure of a task */
 } wg_ctx;
 
 /* ---------------------------------------------------------------- weight transform */
@@ -73,8 +76,12 @@ static void weight_task(void *vc, int64_t o, int thread) { /* o: within the bloc
     wg_ctx *c = vc;
     const int64_t C = c->C, O = c->Ob;
     float *g = sdc_cpu_scratch(c->cpu, thread, (size_t)(9 * C) * sizeof(float));
-    if (!g || !sdc_gemm_dequant_seg(c->wt, c->w + (size_t)(c->o0 + o) * c->row_bytes, 0, 9 * C, g, c->cpu->isa)) {
-        atomic_store(&c->failed, 1);
+    if (!g) {
+        atomic_store(&c->failed, SDC_E_NOMEM);
+        return;
+    }
+    if (!sdc_gemm_dequant_seg(c->wt, c->w + (size_t)(c->o0 + o) * c->row_bytes, 0, 9 * C, g, c->cpu->isa)) {
+        atomic_store(&c->failed, SDC_E_UNSUPPORTED);
         return;
     }
     for (int64_t ci = 0; ci < C; ci++) {
@@ -156,7 +163,7 @@ static void input_task(void *vc, int64_t ci, int thread) {
     const int64_t H = c->H, W = c->W, tW = c->tW, Tc = c->Tc, C = c->C, L = prow_len(tW);
     float *buf = sdc_cpu_scratch(c->cpu, thread, (size_t)(4 * L) * sizeof(float));
     if (!buf) {
-        atomic_store(&c->failed, 1);
+        atomic_store(&c->failed, SDC_E_NOMEM);
         return;
     }
     float *pr[4] = {buf, buf + L, buf + 2 * L, buf + 3 * L};
@@ -289,7 +296,7 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t 
 
     wg_ctx c;
     memset(&c, 0, sizeof c);
-    atomic_init(&c.failed, 0);
+    atomic_init(&c.failed, SDC_OK);
     c.cpu = cpu;
     c.C = C, c.H = H, c.W = W, c.O = O, c.tH = tH, c.tW = tW;
     c.x = x, c.y = y;
@@ -304,17 +311,17 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t 
     if (u_once) {
         c.o0 = 0, c.Ob = O;
         sdc_pool_for(cpu->pool, O, weight_task, &c);
-        if (atomic_load(&c.failed)) return SDC_E_NOMEM;
+        if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
     }
     for (c.ty0 = 0; c.ty0 < nrows; c.ty0 += nty) {
         c.Tc = (c.ty0 + nty <= nrows ? nty : nrows - c.ty0) * tW;
         sdc_pool_for(cpu->pool, C, input_task, &c);
-        if (atomic_load(&c.failed)) return SDC_E_NOMEM;
+        if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
         for (c.o0 = 0; c.o0 < O; c.o0 += Ob) {
             c.Ob = c.o0 + Ob <= O ? Ob : O - c.o0;
             if (!u_once) {
                 sdc_pool_for(cpu->pool, c.Ob, weight_task, &c);
-                if (atomic_load(&c.failed)) return SDC_E_NOMEM;
+                if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
             }
             for (int xi = 0; xi < 16; xi++) {
                 sdc_status st = sdc_cpu_conv2d(cpu, 1, C, 1, c.Tc, c.V + (int64_t)xi * C * c.Tc, c.Ob, 1, 1, 1, 0,

@@ -24,13 +24,11 @@
 static int stream_opt;            /* -S: release each weight's pages after its layer */
 static const sdc_model *g_stream; /* ... of this model */
 
-static void release_weight(void *m, const sdc_tensor *w) { sdc_model_release_tensor(m, w); }
-
 /* one forward; returns seconds, or -1 on failure */
 static double step(sdc_backend *be, const sdc_unet *u, int64_t h, int64_t w, double *cpu) {
     sdc_ctx c;
     sdc_ctx_init(&c, be);
-    if (g_stream) c.weight_done = release_weight, c.weight_done_user = (void *)g_stream;
+    if (g_stream) c.weight_done = sdc_model_weight_done, c.weight_done_user = (void *)g_stream;
     int64_t xs[4] = {2, sdc_unet_in_channels(u), h, w}, cs[3] = {2, 77, 768};
     float *x = randn(xs[0] * xs[1] * h * w, 1), *ctx = randn(2 * 77 * 768, 2), t[2] = {500.0f, 500.0f};
     size_t m = sdc_mark(&c);

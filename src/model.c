@@ -1012,3 +1012,5 @@ void sdc_model_release_tensor(const sdc_model *m, const sdc_tensor *t) {
         }
     }
 }
+
+void sdc_model_weight_done(void *model, const sdc_tensor *w) { sdc_model_release_tensor(model, w); }

@@ -28,6 +28,8 @@ void sdc_model_release(const sdc_model *m, sdc_component c);
 /* The same for one tensor: the whole pages inside its data, when they lie in one of the
  * model's file mappings (a page shared with a neighbour stays; other memory is untouched). */
 void sdc_model_release_tensor(const sdc_model *m, const sdc_tensor *t);
+/* The same as an sdc_ctx.weight_done hook (user = the model): streamed weights. */
+void sdc_model_weight_done(void *model, const sdc_tensor *w);
 
 /* The tensors the SD 1.x graph needs: canonical name and shape (outermost first).
  * in_channels is 4 (SD 1.x) or 9 (inpainting). Returns the count; fills up to cap entries. */

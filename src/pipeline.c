@@ -170,13 +170,11 @@ void sdc_pipeline_apply_emphasis(float *z, const float *w) {
 
 /* Encodes cond and uncond: *ctx gets [2, T, 768] (uncond, cond) or, when !with_uncond,
  * [1, T, 768] (cond); T = 77 * max(chunks). */
-static void release_weight(void *m, const sdc_tensor *w) { sdc_model_release_tensor(m, w); }
-
 /* stream_weights: each linear/conv weight's mapped pages go back to the kernel as soon as its
  * layer is done and fault in again from the page cache when the next step needs them, so the
  * process holds one layer's weights instead of a whole network's (measured in BENCHMARKS.md). */
 static void stream_weights(sdc_ctx *c, const sdc_model *m, const sdc_txt2img_params *p) {
-    if (p->stream_weights) c->weight_done = release_weight, c->weight_done_user = (void *)m;
+    if (p->stream_weights) c->weight_done = sdc_model_weight_done, c->weight_done_user = (void *)m;
 }
 
 static sdc_status encode_text(sdc_backend *be, const sdc_model *m, const sdc_tokenizer *tok,

@@ -134,8 +134,7 @@ AVX2_FN static void conv_pack_b_rows_avx2(const conv_ctx *cc, int64_t j0, int n,
         if (k == 0 || dx == 0) { /* a new (c, dy): the slivers' source pointers */
             const float *xc = cc->x + c * HW;
             const int64_t iyn = oyn - pad + dy;
-            if (prefetch && iyn >= 0 && iyn < H)
-            {
+            if (prefetch && iyn >= 0 && iyn < H) {
                 const float *rn = xc + iyn * W;
                 for (int64_t x = pf0; x < pf1; x += 16) _mm_prefetch((const char *)(rn + x), _MM_HINT_T1);
                 _mm_prefetch((const char *)(rn + pf1 - 1), _MM_HINT_T1);

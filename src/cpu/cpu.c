@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <strings.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,13 +45,7 @@ const char *sdc_isa_name(sdc_isa isa) {
 sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa) {
     sdc_cpu *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    /* at most SDC_CPU_MAX_THREADS workers: per-thread state (scratch, GEMM buffers) is sized so */
-    if (n_threads <= 0) {
-        const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = ncpu > 0 ? (int)(ncpu < SDC_CPU_MAX_THREADS ? ncpu : SDC_CPU_MAX_THREADS) : 1;
-    }
-    if (n_threads > SDC_CPU_MAX_THREADS) n_threads = SDC_CPU_MAX_THREADS;
-    c->pool = sdc_pool_new(n_threads);
+    c->pool = sdc_pool_new(n_threads); /* at most SDC_CPU_MAX_THREADS workers */
     if (!c->pool) { free(c); return NULL; }
     c->n_threads = sdc_pool_size(c->pool);
     if (c->n_threads > SDC_CPU_MAX_THREADS) c->n_threads = SDC_CPU_MAX_THREADS;
@@ -80,21 +73,19 @@ void sdc_cpu_free(sdc_cpu *c) {
     free(c);
 }
 
-void *sdc_cpu_scratch(sdc_cpu *c, int thread, size_t bytes) {
-    if (thread < 0 || thread >= SDC_CPU_MAX_THREADS) return NULL;
-    if (c->scratch[thread].size >= bytes && c->scratch[thread].ptr) return c->scratch[thread].ptr;
-    free(c->scratch[thread].ptr);
-    size_t sz = (bytes + 63) & ~(size_t)63;
-    c->scratch[thread].ptr = aligned_alloc(64, sz ? sz : 64);
-    c->scratch[thread].size = c->scratch[thread].ptr ? sz : 0;
-    return c->scratch[thread].ptr;
+/* b holding at least `bytes` (64-byte aligned; contents not kept when it grows). */
+static void *buf_reserve(sdc_cpu_buf *b, size_t bytes) {
+    if (b->size >= bytes && b->ptr) return b->ptr;
+    free(b->ptr);
+    const size_t sz = (bytes + 63) & ~(size_t)63;
+    b->ptr = aligned_alloc(64, sz ? sz : 64);
+    b->size = b->ptr ? sz : 0;
+    return b->ptr;
 }
 
-void *sdc_cpu_workspace(sdc_cpu *c, size_t bytes) {
-    if (c->work.size >= bytes && c->work.ptr) return c->work.ptr;
-    free(c->work.ptr);
-    const size_t sz = (bytes + 63) & ~(size_t)63;
-    c->work.ptr = aligned_alloc(64, sz ? sz : 64);
-    c->work.size = c->work.ptr ? sz : 0;
-    return c->work.ptr;
+void *sdc_cpu_scratch(sdc_cpu *c, int thread, size_t bytes) {
+    if (thread < 0 || thread >= SDC_CPU_MAX_THREADS) return NULL;
+    return buf_reserve(&c->scratch[thread], bytes);
 }
+
+void *sdc_cpu_workspace(sdc_cpu *c, size_t bytes) { return buf_reserve(&c->work, bytes); }

@@ -26,12 +26,14 @@ const char *sdc_isa_name(sdc_isa isa);
 
 #define SDC_CPU_MAX_THREADS SDC_MAX_THREADS /* sdc.h: the most threads a run may ask for */
 
+typedef struct sdc_cpu_buf { void *ptr; size_t size; } sdc_cpu_buf; /* grown on demand, kept */
+
 typedef struct sdc_cpu {
     sdc_pool *pool;
     sdc_isa isa;
     int n_threads;
-    struct { void *ptr; size_t size; } scratch[SDC_CPU_MAX_THREADS];
-    struct { void *ptr; size_t size; } work; /* shared workspace (Winograd buffers), kept */
+    sdc_cpu_buf scratch[SDC_CPU_MAX_THREADS];
+    sdc_cpu_buf work; /* shared workspace (Winograd buffers), kept */
     int winograd;  /* 3x3 stride-1 convolutions by Winograd F(2x2,3x3) where eligible (default 1;
                       SDC_WINOGRAD=0 in the environment turns it off) */
     size_t winograd_u_bytes, winograd_chunk_bytes; /* 0: the defaults (winograd.c); tests make

@@ -10,6 +10,8 @@
  * single-threaded work) goes back to sleep within SPIN_NS. */
 #include "threadpool.h"
 
+#include "sdc.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -112,7 +114,7 @@ sdc_pool *sdc_pool_new(int n_threads) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = c > 0 ? (int)c : 1;
     }
-    if (n_threads > 1024) n_threads = 1024;
+    if (n_threads > SDC_MAX_THREADS) n_threads = SDC_MAX_THREADS; /* per-thread state elsewhere is sized so */
     sdc_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n_threads;

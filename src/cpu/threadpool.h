@@ -11,7 +11,7 @@
 
 typedef struct sdc_pool sdc_pool;
 
-/* n_threads <= 0: one per online CPU. Returns NULL on failure. */
+/* n_threads <= 0: one per online CPU; at most SDC_MAX_THREADS (sdc.h). Returns NULL on failure. */
 sdc_pool *sdc_pool_new(int n_threads);
 void sdc_pool_free(sdc_pool *p);
 int sdc_pool_size(const sdc_pool *p);

@@ -17,8 +17,9 @@
  * exact zeros): |err| <= gamma_K * sum|x*w|, gamma_K = K*u/(1-K*u), u = 2^-24. */
 #define CHAIN_BOUND_FACTOR 1.01
 /* Winograd F(2x2,3x3) sums 16 transformed products per channel instead of 9 plain ones, and
- * its transforms add up to 4 values on each side before and after; measured err/bound stays
- * far below this factor (printed per case). */
+ * its transforms add up to 4 values on each side before and after; F(4x4,3x3) sums 36, with
+ * transform entries up to 8 (A) and 5 (B) and a kernel transform scaled by 1/6 and 1/24.
+ * Measured err/bound (printed per case): <= 0.02 for F(2x2), <= 0.5 for F(4x4). */
 #define WINO_BOUND_FACTOR 1.0
 
 static sdc_cpu *cpu1, *cpu2, *cpu3, *cpus;
@@ -29,17 +30,19 @@ static void fill_normal(tu_rng *r, float *v, int64_t n) {
 
 typedef struct { int64_t B, C, H, W, O; int k, s, p; } shape;
 
-/* wino: run with cpu->winograd set (eligible layers take Winograd F(2x2,3x3)) and check
- * against WINO_BOUND_FACTOR times the chain bound. */
+/* wino: cpu->winograd for the run (0: direct; 2, 4: that Winograd variant, which the shape
+ * must be eligible for; 1: automatic choice, expected to be Winograd); Winograd runs are
+ * checked against WINO_BOUND_FACTOR times the chain bound. */
 static void run_case_algo(tu_rng *r, sdc_type t, shape sh, int with_bias, int wino) {
     const int64_t B = sh.B, C = sh.C, H = sh.H, W = sh.W, O = sh.O;
     const int k = sh.k, s = sh.s, p = sh.p;
     const int64_t Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, K = C * k * k;
     char label[160];
-    snprintf(label, sizeof label, "%s %s B%lld C%lld %lldx%lld O%lld k%d s%d p%d%s", wino ? "winograd" : "conv",
+    snprintf(label, sizeof label, "%s %s B%lld C%lld %lldx%lld O%lld k%d s%d p%d%s",
+             wino == 0 ? "conv" : wino == 2 ? "winograd2" : wino == 4 ? "winograd4" : "winograd-auto",
              sdc_type_name(t), (long long)B, (long long)C, (long long)H, (long long)W, (long long)O, k, s, p,
              with_bias ? " +b" : "");
-    if (wino) CHECK_MSG(sdc_winograd_eligible(B, C, H, W, O, k, k, s, p), "%s: not eligible for Winograd", label);
+    if (wino) CHECK_MSG(sdc_winograd_choose(wino, B, C, H, W, O, k, k, s, p) != 0, "%s: not eligible", label);
     cpu1->winograd = cpu2->winograd = cpu3->winograd = cpus->winograd = wino;
     const double factor = wino ? WINO_BOUND_FACTOR : CHAIN_BOUND_FACTOR;
     uint64_t rb;
@@ -162,29 +165,61 @@ int main(void) {
     /* Larger: many row blocks and column chunks, one F16 UNet-like layer scaled down. */
     run_case(&r, SDC_TYPE_F16, (shape){2, 64, 20, 20, 96, 3, 1, 1}, 1);
 
-    /* Winograd F(2x2,3x3): even and odd sizes (partial tiles, vector and scalar transforms),
-     * several chunks of tile rows, batch 2, each weight type class, with and without bias. */
+    /* Winograd F(2x2,3x3) and F(4x4,3x3): even and odd sizes (partial tiles, vector and scalar
+     * transforms), several chunks of tile rows, batch 2, each weight type class, with and
+     * without bias. */
     const shape wshapes[] = {
-        {1, 16, 32, 32, 16, 3, 1, 1},   /* the smallest eligible layer */
+        {1, 16, 32, 32, 16, 3, 1, 1},   /* the smallest layer eligible for F(2x2) */
         {2, 24, 33, 35, 20, 3, 1, 1},   /* odd sizes: partial tiles on the right and bottom */
         {1, 40, 64, 48, 18, 3, 1, 1},   /* O not a multiple of 6 */
-        {1, 16, 40, 50, 17, 3, 1, 1},   /* tile rows of 25: 3 vector blocks and a scalar tail */
+        {1, 16, 40, 50, 17, 3, 1, 1},   /* F(2x2) tile rows of 25: 3 vector blocks and a scalar tail */
+        {1, 16, 40, 70, 17, 3, 1, 1},   /* F(4x4) tile rows of 18: 2 vector blocks, a partial tail */
+        {1, 16, 48, 44, 16, 3, 1, 1},   /* the smallest kind of layer eligible for F(4x4) */
         {1, 20, 512, 200, 16, 3, 1, 1}, /* several chunks of tile rows */
     };
-    for (size_t si = 0; si < sizeof wshapes / sizeof *wshapes; si++)
-        run_case_algo(&r, si % 3 == 1 ? SDC_TYPE_F32 : SDC_TYPE_F16, wshapes[si], (int)(si & 1) || si == 0, 1);
-    run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 32, 34, 24, 3, 1, 1}, 1, 1);
-    /* small workspace limits: U in blocks of 12 output channels (the last one 8), chunks of
-     * 3 tile rows that cross from one image into the next (17 tile rows per image) */
+    for (int m = 2; m <= 4; m += 2)
+        for (size_t si = 0; si < sizeof wshapes / sizeof *wshapes; si++) {
+            const shape w = wshapes[si];
+            if (sdc_winograd_choose(m, w.B, w.C, w.H, w.W, w.O, 3, 3, 1, 1))
+                run_case_algo(&r, si % 3 == 1 ? SDC_TYPE_F32 : SDC_TYPE_F16, w, (int)(si & 1) || si == 0, m);
+        }
+    run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 32, 34, 24, 3, 1, 1}, 1, 2);
+    run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 48, 46, 24, 3, 1, 1}, 1, 4);
+    run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 34, 32, 16, 3, 1, 1}, 0, 2);
+    run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 48, 48, 16, 3, 1, 1}, 0, 4);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){1, 16, 96, 90, 16, 3, 1, 1}, 1, 1); /* automatic: F(4x4) */
+    /* small workspace limits: U in blocks of a few output channels, chunks of tile rows that
+     * cross from one image into the next (F(2x2): blocks of 12 and 8, chunks of 3 of an
+     * image's 17 tile rows; F(4x4): blocks of 6 and 2, chunks of 2 of 9) */
     cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes =
         16 * 12 * 24 * sizeof(float);
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 16 * 3 * 18 * 24 * sizeof(float);
-    run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 1);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 2);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 4);
     cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes = 0;
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 0;
-    run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 34, 32, 16, 3, 1, 1}, 0, 1);
+
+    /* which variant, where: 128 tiles (over the batch), 512 4x4 tiles above 768 input
+     * channels; channels 16..1024 in, >= 16 out; 3x3 stride 1 pad 1 only */
+    CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* UNet 64x64: 512 tiles */
+    CHECK(sdc_winograd_choose(1, 1, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* 256 4x4 tiles */
+    CHECK(sdc_winograd_choose(1, 2, 640, 32, 32, 640, 3, 3, 1, 1) == 4);  /* 128 */
+    CHECK(sdc_winograd_choose(1, 1, 640, 32, 32, 640, 3, 3, 1, 1) == 2);  /* 64 4x4, 256 2x2 */
+    CHECK(sdc_winograd_choose(1, 2, 960, 32, 32, 640, 3, 3, 1, 1) == 2);  /* deep: needs 512 */
+    CHECK(sdc_winograd_choose(1, 2, 960, 64, 64, 320, 3, 3, 1, 1) == 4);
+    CHECK(sdc_winograd_choose(1, 1, 16, 32, 32, 16, 3, 3, 1, 1) == 2);    /* 256 2x2 tiles */
+    CHECK(sdc_winograd_choose(1, 1, 16, 22, 22, 16, 3, 3, 1, 1) == 0);    /* 121 2x2 tiles */
+    CHECK(sdc_winograd_choose(1, 2, 1280, 64, 64, 1280, 3, 3, 1, 1) == 0); /* too deep */
+    CHECK(sdc_winograd_choose(1, 2, 15, 64, 64, 320, 3, 3, 1, 1) == 0);
+    CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 15, 3, 3, 1, 1) == 0);
+    CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 3, 3, 2, 1) == 0);  /* stride 2 */
+    CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 1, 1, 1, 0) == 0);  /* 1x1 */
+    CHECK(sdc_winograd_choose(0, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 0);  /* off */
+    CHECK(sdc_winograd_choose(2, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 2);  /* forced */
+    CHECK(sdc_winograd_choose(4, 2, 640, 32, 32, 640, 3, 3, 1, 1) == 4);  /* 128 4x4 tiles */
+    CHECK(sdc_winograd_choose(4, 1, 640, 32, 32, 640, 3, 3, 1, 1) == 0);
 
     sdc_cpu_free(cpu1);
     sdc_cpu_free(cpu2);

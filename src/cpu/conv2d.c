@@ -14,7 +14,8 @@
  * So the scratch is the GEMM's (bounded, a few MiB), whatever the layer size, and the
  * output is written in NCHW directly (the 16-wide vector dimension is the spatial one).
  * 3x3 stride-1 pad-1 layers with enough tiles and at most 1024 input channels go to
- * Winograd F(2x2,3x3) instead (winograd.c; cpu->winograd, SDC_WINOGRAD=0 turns it off). */
+ * Winograd F(4x4,3x3) or F(2x2,3x3) instead (winograd.c; cpu->winograd, SDC_WINOGRAD=0
+ * turns it off). */
 #include <string.h>
 
 #include "gemm.h"
@@ -269,8 +270,8 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
     const int64_t K = C * kh * kw;
     sdc_status st = sdc_gemm_check_weight(wt, K, &cc.row_bytes);
     if (st != SDC_OK) return st;
-    if (cpu->winograd && sdc_winograd_eligible(B, C, H, W, O, kh, kw, stride, pad))
-        return sdc_cpu_conv3x3_winograd(cpu, B, C, H, W, x, O, wt, w, cc.row_bytes, bias, y);
+    const int wg = sdc_winograd_choose(cpu->winograd, B, C, H, W, O, kh, kw, stride, pad);
+    if (wg) return sdc_cpu_conv3x3_winograd(cpu, wg, B, C, H, W, x, O, wt, w, cc.row_bytes, bias, y);
     sdc_gemm_desc d = {
         .M = O, .N = Ho * Wo, .K = K, .kgran = sdc_type_traits_of(wt)->block,
         .pack_a = conv_pack_a, .pack_b = conv_pack_b, .ctx = &cc,

@@ -61,7 +61,7 @@ sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa) {
     }
     c->isa = isa;
     const char *wg = getenv("SDC_WINOGRAD");
-    c->winograd = !(wg && !strcmp(wg, "0"));
+    c->winograd = !wg || !*wg ? 1 : !strcmp(wg, "0") ? 0 : !strcmp(wg, "2") ? 2 : !strcmp(wg, "4") ? 4 : 1;
     return c;
 }
 

@@ -34,8 +34,9 @@ typedef struct sdc_cpu {
     int n_threads;
     sdc_cpu_buf scratch[SDC_CPU_MAX_THREADS];
     sdc_cpu_buf work; /* shared workspace (Winograd buffers), kept */
-    int winograd;  /* 3x3 stride-1 convolutions by Winograd F(2x2,3x3) where eligible (default 1;
-                      SDC_WINOGRAD=0 in the environment turns it off) */
+    int winograd;  /* 3x3 stride-1 convolutions by Winograd where eligible (gemm.h): 1 automatic
+                      F(4x4) or F(2x2) (default), 0 off, 2 or 4 only that variant; the
+                      environment's SDC_WINOGRAD=0|2|4 sets it */
     size_t winograd_u_bytes, winograd_chunk_bytes; /* 0: the defaults (winograd.c); tests make
                       them small to cover blocks of output channels and chunks of tile rows */
 } sdc_cpu;

@@ -1,28 +1,41 @@
 /* winograd.c - 3x3 convolution (stride 1, padding 1) by Winograd's minimal filtering
- * F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+ * F(m x m, 3x3), m = 2 or 4 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2015).
  *
- * Each 2x2 output tile is Y = A^T [ U (.) V ] A + bias, where V = B^T d B is the tile's 4x4
- * input patch d transformed and U = G g G^T the 3x3 kernel g transformed:
+ * Each m x m output tile is Y = A^T [ U (.) V ] A + bias, where V = B^T d B is the tile's
+ * a x a input patch d (a = m + 2) transformed and U = G g G^T the 3x3 kernel g transformed.
+ * F(2x2, 3x3):
  *
  *   B^T = [1  0 -1  0]      G = [1    0    0  ]      A^T = [1  1  1  0]
  *         [0  1  1  0]          [1/2  1/2  1/2]            [0  1 -1 -1]
  *         [0 -1  1  0]          [1/2 -1/2  1/2]
  *         [0  1  0 -1]          [0    0    1  ]
  *
- * Summed over input channels, the 16 products per (tile, output channel, input channel)
- * become 16 independent GEMMs, so the multiply count drops from 36 to 16 per 2x2 outputs
- * (2.25x) for a few additions per tile. Per image and chunk of tile rows:
+ * F(4x4, 3x3) (interpolation points 0, 1, -1, 2, -2 and infinity):
+ *
+ *   B^T = [4  0 -5  0  1  0]    G = [ 1/4    0     0  ]    A^T = [1  1  1  1  1  0]
+ *         [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6 ]          [0  1 -1  2 -2  0]
+ *         [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6 ]          [0  1  1  4  4  0]
+ *         [0 -2 -1  2  1  0]        [ 1/24  1/12  1/6 ]          [0  1 -1  8 -8  1]
+ *         [0  2 -1 -2  1  0]        [ 1/24 -1/12  1/6 ]
+ *         [0  4  0 -5  0  1]        [ 0      0     1  ]
+ *
+ * Summed over input channels, the a*a products per (tile, output channel, input channel)
+ * become a*a independent GEMMs, so the multiply count per output drops from 9 to 4 (m = 2,
+ * 2.25x) or 2.25 (m = 4, 4x) for a few additions per tile. Per chunk of tile rows:
  *
  *   V[xi][c][t] = (B^T d_{c,t} B)[xi]            input transform (t: tile within the chunk)
- *   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   16 GEMMs on the blocked kernel (1x1 convs)
- *   y[o][2ty+i][2tx+j] = (A^T M[.][o][t] A)[i][j] + bias[o]
+ *   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a GEMMs on the blocked kernel (1x1 convs)
+ *   y[o][m*ty+i][m*tx+j] = (A^T M[.][o][t] A)[i][j] + bias[o]
  *
- * U is made once per call from the stored weights (any type the GEMM takes). The transforms
- * are additions, subtractions and exact halvings in a fixed order, and the GEMMs are the
- * deterministic blocked kernel, so results do not depend on the thread count and the AVX2
- * transforms equal their scalar twins bit for bit. The rounding differs from the direct
- * convolution's; tests/test_conv2d.c bounds it against fp64. Buffers live in the CPU
- * context's workspace (U plus V and M for one chunk, WG_CHUNK_BYTES each at most). */
+ * U is made once per call from the stored weights (any type the GEMM takes). The input and
+ * output transforms use additions, subtractions and multiplications by powers of two only,
+ * in a fixed order (so FMA contraction could not change them either); the GEMMs are the
+ * deterministic blocked kernel. Results therefore do not depend on the thread count, and the
+ * AVX2 transforms equal their scalar twins bit for bit. F(4x4)'s larger transform entries
+ * cost some accuracy (its U needs the non-dyadic 1/6 and 1/24: the integer part G'g G'^T is
+ * formed first and scaled once); tests/test_conv2d.c bounds both variants against fp64.
+ * Buffers live in the CPU context's workspace (U plus V and M for one chunk). */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -35,26 +48,37 @@
 #endif
 
 enum {
-    WG_MIN_TILES = 128,            /* fewer 2x2 tiles (all images): GEMMs too narrow to gain */
+    WG_MIN_TILES = 128,            /* fewer tiles (all images): GEMMs too narrow to gain */
     WG_MIN_CHANNELS = 16,          /* C and O: the GEMMs need rows and depth */
     WG_MAX_CHANNELS_IN = 1024,     /* deeper inputs lose in the UNet (C = 1280..2560 at 16x16 and
                                       32x32: 0.56-1.08x of the direct conv, the V and M round trips
                                       through memory outweigh the saved multiplications) */
+    WG4_DEEP_CHANNELS = 768,       /* F(4x4) needs more tiles above this many input channels: */
+    WG4_DEEP_MIN_TILES = 512,      /* its U is 2.25x F(2x2)'s and is written, then packed, per
+                                      call; with 128 tiles (32x32, batch 2) C = 960 lost to F(2x2)
+                                      (116 vs 91 ms) while C = 640 won (48 vs 61 ms) */
     WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows */
 };
-#define WG_U_MAX_BYTES ((size_t)32 << 20) /* U for one block of output channels */
+#define WG_U_MAX_BYTES ((size_t)40 << 20) /* U for one block of output channels (F(4x4) of
+                                              512 channels: 37.7 MB in one block) */
 
-bool sdc_winograd_eligible(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int kh, int kw, int stride,
-                           int pad) {
-    if (kh != 3 || kw != 3 || stride != 1 || pad != 1 || C < WG_MIN_CHANNELS || C > WG_MAX_CHANNELS_IN ||
-        O < WG_MIN_CHANNELS || B < 1 || H < 1 || W < 1)
-        return false;
-    const int64_t tiles = ((H + 1) / 2) * ((W + 1) / 2); /* H*W <= 2^40 (checked by the caller) */
-    return tiles >= WG_MIN_TILES || B >= (WG_MIN_TILES + tiles - 1) / tiles;
+static int64_t ntiles(int64_t n, int m) { return (n + m - 1) / m; }
+
+int sdc_winograd_choose(int mode, int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int kh, int kw,
+                        int stride, int pad) {
+    if (mode == 0 || kh != 3 || kw != 3 || stride != 1 || pad != 1 || C < WG_MIN_CHANNELS ||
+        C > WG_MAX_CHANNELS_IN || O < WG_MIN_CHANNELS || B < 1 || H < 1 || W < 1)
+        return 0;
+    /* H*W <= 2^40 and B*C*H*W too (checked by the caller): no overflow below */
+    const int64_t t2 = B * ntiles(H, 2) * ntiles(W, 2), t4 = B * ntiles(H, 4) * ntiles(W, 4);
+    if (mode == 2 || mode == 4) return (mode == 2 ? t2 : t4) >= WG_MIN_TILES ? mode : 0;
+    if (t4 >= WG_MIN_TILES && (C <= WG4_DEEP_CHANNELS || t4 >= WG4_DEEP_MIN_TILES)) return 4;
+    return t2 >= WG_MIN_TILES ? 2 : 0;
 }
 
 typedef struct wg_ctx {
     sdc_cpu *cpu;
+    int m, a, nx;           /* output tile m x m, input patch a x a (a = m + 2), nx = a*a GEMMs */
     int64_t C, H, W, O, tH, tW;
     int64_t ty0, Tc;        /* the chunk: tile rows from ty0 (counted over all images: image
                                ty0 / tH), Tc tiles (whole tile rows) */
@@ -72,6 +96,51 @@ typedef struct wg_ctx {
 
 /* ---------------------------------------------------------------- weight transform */
 
+/* u = G g G^T for F(2x2): 16 values */
+static void kernel_f2(const float *k, float *u) {
+    float h[3][4];
+    for (int r = 0; r < 3; r++) { /* g G^T, row by row */
+        const float a = k[3 * r], b = k[3 * r + 1], d = k[3 * r + 2];
+        h[r][0] = a;
+        h[r][1] = 0.5f * (a + b + d);
+        h[r][2] = 0.5f * (a - b + d);
+        h[r][3] = d;
+    }
+    for (int j = 0; j < 4; j++) { /* G (g G^T) */
+        u[0 * 4 + j] = h[0][j];
+        u[1 * 4 + j] = 0.5f * (h[0][j] + h[1][j] + h[2][j]);
+        u[2 * 4 + j] = 0.5f * (h[0][j] - h[1][j] + h[2][j]);
+        u[3 * 4 + j] = h[2][j];
+    }
+}
+
+/* u = G g G^T for F(4x4): 36 values. G = diag(s) G' with integer G' (rows [1 0 0], [1 1 1],
+ * [1 -1 1], [1 2 4], [1 -2 4], [0 0 1]) and s = (1/4, -1/6, -1/6, 1/24, 1/24, 1), so
+ * u[i][j] = (G' g G'^T)[i][j] * sc[i*6 + j] with sc[i*6 + j] = s_i s_j rounded once
+ * (wg_scales_f4). */
+static void wg_scales_f4(float sc[36]) {
+    static const double s[6] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 1.0};
+    for (int i = 0; i < 36; i++) sc[i] = (float)(s[i / 6] * s[i % 6]);
+}
+
+static void kernel_f4(const float *k, const float sc[36], float *u) {
+    float h[3][6];
+    for (int r = 0; r < 3; r++) { /* g G'^T */
+        const float a = k[3 * r], b = k[3 * r + 1], d = k[3 * r + 2];
+        h[r][0] = a;
+        h[r][1] = (a + d) + b;
+        h[r][2] = (a + d) - b;
+        h[r][3] = (a + 4.0f * d) + 2.0f * b;
+        h[r][4] = (a + 4.0f * d) - 2.0f * b;
+        h[r][5] = d;
+    }
+    for (int j = 0; j < 6; j++) { /* G' (g G'^T), scaled */
+        const float a = h[0][j], b = h[1][j], d = h[2][j];
+        const float g[6] = {a, (a + d) + b, (a + d) - b, (a + 4.0f * d) + 2.0f * b, (a + 4.0f * d) - 2.0f * b, d};
+        for (int i = 0; i < 6; i++) u[i * 6 + j] = g[i] * sc[i * 6 + j];
+    }
+}
+
 static void weight_task(void *vc, int64_t o, int thread) { /* o: within the block */
     wg_ctx *c = vc;
     const int64_t C = c->C, O = c->Ob;
@@ -84,47 +153,76 @@ static void weight_task(void *vc, int64_t o, int thread) { /* o: within the bloc
         atomic_store(&c->failed, SDC_E_UNSUPPORTED);
         return;
     }
+    float sc[36];
+    if (c->m == 4) wg_scales_f4(sc);
     for (int64_t ci = 0; ci < C; ci++) {
-        const float *k = g + 9 * ci;
-        float h[3][4], u[4][4];
-        for (int r = 0; r < 3; r++) { /* g G^T, row by row */
-            const float a = k[3 * r], b = k[3 * r + 1], d = k[3 * r + 2];
-            h[r][0] = a;
-            h[r][1] = 0.5f * (a + b + d);
-            h[r][2] = 0.5f * (a - b + d);
-            h[r][3] = d;
-        }
-        for (int j = 0; j < 4; j++) { /* G (g G^T) */
-            u[0][j] = h[0][j];
-            u[1][j] = 0.5f * (h[0][j] + h[1][j] + h[2][j]);
-            u[2][j] = 0.5f * (h[0][j] - h[1][j] + h[2][j]);
-            u[3][j] = h[2][j];
-        }
-        for (int xi = 0; xi < 16; xi++) c->U[((int64_t)xi * O + o) * C + ci] = u[xi / 4][xi % 4];
+        float u[36];
+        if (c->m == 2) kernel_f2(g + 9 * ci, u);
+        else kernel_f4(g + 9 * ci, sc, u);
+        for (int xi = 0; xi < c->nx; xi++) c->U[((int64_t)xi * O + o) * C + ci] = u[xi];
     }
 }
 
 /* ---------------------------------------------------------------- input transform */
 
-/* One tile from the 4 padded rows (p[r][k] = x[2ty-1+r][k-1]), as the AVX2 path does it. */
-static void in_tile_scalar(float *const pr[4], int64_t tx, float v[16]) {
-    float e[4][4];
-    for (int r = 0; r < 4; r++) { /* d B, row by row */
-        const float *d = pr[r] + 2 * tx;
-        e[r][0] = d[0] - d[2];
-        e[r][1] = d[1] + d[2];
-        e[r][2] = d[2] - d[1];
-        e[r][3] = d[1] - d[3];
+/* The 1-D transforms d -> B^T d, written once for floats and once for AVX2 vectors with the
+ * same operations in the same order. */
+#define BT2(T, ADD, SUB, d, r)                                                                         \
+    do {                                                                                               \
+        r[0] = SUB(d[0], d[2]);                                                                        \
+        r[1] = ADD(d[1], d[2]);                                                                        \
+        r[2] = SUB(d[2], d[1]);                                                                        \
+        r[3] = SUB(d[1], d[3]);                                                                        \
+    } while (0)
+/* r0 = 4(d0-d2) + (d4-d2), r1 = (d3+d4) - 4(d1+d2), r2 = (d4-d3) + 4(d1-d2),
+ * r3,4 = (d4-d2) +- 2(d3-d1), r5 = 4(d1-d3) + (d5-d3) */
+#define BT4(T, ADD, SUB, MUL, d, r)                                                                    \
+    do {                                                                                               \
+        const T p_ = SUB(d[4], d[2]), q_ = MUL(2, SUB(d[3], d[1]));                                    \
+        r[0] = ADD(MUL(4, SUB(d[0], d[2])), p_);                                                       \
+        r[1] = SUB(ADD(d[3], d[4]), MUL(4, ADD(d[1], d[2])));                                          \
+        r[2] = ADD(SUB(d[4], d[3]), MUL(4, SUB(d[1], d[2])));                                          \
+        r[3] = ADD(p_, q_);                                                                            \
+        r[4] = SUB(p_, q_);                                                                            \
+        r[5] = ADD(MUL(4, SUB(d[1], d[3])), SUB(d[5], d[3]));                                          \
+    } while (0)
+/* y0 = m0 + (m1+m2) + (m3+m4), y1 = (m1-m2) + 2(m3-m4), y2 = (m1+m2) + 4(m3+m4),
+ * y3 = ((m1-m2) + 8(m3-m4)) + m5 */
+#define AT4(T, ADD, SUB, MUL, mm, y)                                                                   \
+    do {                                                                                               \
+        const T a_ = ADD(mm[1], mm[2]), b_ = SUB(mm[1], mm[2]), c_ = ADD(mm[3], mm[4]),                \
+                d_ = SUB(mm[3], mm[4]);                                                                \
+        y[0] = ADD(ADD(mm[0], a_), c_);                                                                \
+        y[1] = ADD(b_, MUL(2, d_));                                                                    \
+        y[2] = ADD(a_, MUL(4, c_));                                                                    \
+        y[3] = ADD(ADD(b_, MUL(8, d_)), mm[5]);                                                        \
+    } while (0)
+#define FADD(x, y) ((x) + (y))
+#define FSUB(x, y) ((x) - (y))
+#define FMUL(k, x) ((float)(k) * (x))
+
+/* One tile from the a padded rows (pr[r][k] = x[m*ty-1+r][k-1]), as the AVX2 path does it. */
+static void in_tile_scalar(int m, float *const pr[6], int64_t tx, float *v) {
+    const int a = m + 2;
+    float e[6][6], col[6] = {0}, r[6];
+    for (int row = 0; row < a; row++) { /* d B, row by row */
+        const float *d = pr[row] + m * tx;
+        if (m == 2) BT2(float, FADD, FSUB, d, e[row]);
+        else BT4(float, FADD, FSUB, FMUL, d, e[row]);
     }
-    for (int j = 0; j < 4; j++) { /* B^T (d B) */
-        v[0 * 4 + j] = e[0][j] - e[2][j];
-        v[1 * 4 + j] = e[1][j] + e[2][j];
-        v[2 * 4 + j] = e[2][j] - e[1][j];
-        v[3 * 4 + j] = e[1][j] - e[3][j];
+    for (int j = 0; j < a; j++) { /* B^T (d B), column by column */
+        for (int row = 0; row < a; row++) col[row] = e[row][j];
+        if (m == 2) BT2(float, FADD, FSUB, col, r);
+        else BT4(float, FADD, FSUB, FMUL, col, r);
+        for (int i = 0; i < a; i++) v[i * a + j] = r[i];
     }
 }
 
 #ifdef WG_X86
+#define VADD(x, y) _mm256_add_ps(x, y)
+#define VSUB(x, y) _mm256_sub_ps(x, y)
+#define VMUL(k, x) _mm256_mul_ps(_mm256_set1_ps((float)(k)), x)
+
 /* Lanes 0..7 <- even (odd) elements of the 16 floats a, b. */
 AVX2_FN static inline __m256 evens(__m256 a, __m256 b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
@@ -132,46 +230,70 @@ AVX2_FN static inline __m256 evens(__m256 a, __m256 b) {
 AVX2_FN static inline __m256 odds(__m256 a, __m256 b) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
+/* [p[0..3] | p[16..19]] */
+AVX2_FN static inline __m256 load_split(const float *p) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + 16), 1);
+}
 
 /* Tiles tx..tx+7 (lane l = tile tx+l) into v[xi] + 0..7. */
-AVX2_FN static void in_tiles_avx2(float *const pr[4], int64_t tx, float *const v[16]) {
-    __m256 e[4][4];
-    for (int r = 0; r < 4; r++) {
-        const float *p = pr[r] + 2 * tx;
-        const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-        const __m256 a2 = _mm256_loadu_ps(p + 2), b2 = _mm256_loadu_ps(p + 10);
-        const __m256 d0 = evens(a, b), d1 = odds(a, b), d2 = evens(a2, b2), d3 = odds(a2, b2);
-        e[r][0] = _mm256_sub_ps(d0, d2);
-        e[r][1] = _mm256_add_ps(d1, d2);
-        e[r][2] = _mm256_sub_ps(d2, d1);
-        e[r][3] = _mm256_sub_ps(d1, d3);
+AVX2_FN static void in_tiles_avx2(int m, float *const pr[6], int64_t tx, float *const v[36]) {
+    const int a = m + 2;
+    __m256 e[6][6];
+    for (int row = 0; row < a; row++) {
+        const float *p = pr[row] + m * tx;
+        __m256 d[6];
+        if (m == 2) {
+            const __m256 x0 = _mm256_loadu_ps(p), x1 = _mm256_loadu_ps(p + 8);
+            const __m256 x2 = _mm256_loadu_ps(p + 2), x3 = _mm256_loadu_ps(p + 10);
+            d[0] = evens(x0, x1), d[1] = odds(x0, x1), d[2] = evens(x2, x3), d[3] = odds(x2, x3);
+            BT2(__m256, VADD, VSUB, d, e[row]);
+        } else { /* tile l's 6 values are p[4l .. 4l+5]: a 4x4 transpose within each 128-bit
+                    lane of rows [tile l | tile l+4], then the same from tile l+1 for d4, d5 */
+            const __m256 r0 = load_split(p), r1 = load_split(p + 4), r2 = load_split(p + 8),
+                         r3 = load_split(p + 12), r4 = load_split(p + 16);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 s0 = _mm256_unpacklo_ps(r1, r2), s1 = _mm256_unpacklo_ps(r3, r4);
+            d[0] = _mm256_shuffle_ps(t0, t2, 0x44), d[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+            d[2] = _mm256_shuffle_ps(t1, t3, 0x44), d[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+            d[4] = _mm256_shuffle_ps(s0, s1, 0x44), d[5] = _mm256_shuffle_ps(s0, s1, 0xEE);
+            BT4(__m256, VADD, VSUB, VMUL, d, e[row]);
+        }
     }
-    for (int j = 0; j < 4; j++) {
-        _mm256_storeu_ps(v[0 * 4 + j], _mm256_sub_ps(e[0][j], e[2][j]));
-        _mm256_storeu_ps(v[1 * 4 + j], _mm256_add_ps(e[1][j], e[2][j]));
-        _mm256_storeu_ps(v[2 * 4 + j], _mm256_sub_ps(e[2][j], e[1][j]));
-        _mm256_storeu_ps(v[3 * 4 + j], _mm256_sub_ps(e[1][j], e[3][j]));
+    for (int j = 0; j < a; j++) {
+        __m256 r[6];
+        if (m == 2) {
+            const __m256 col[4] = {e[0][j], e[1][j], e[2][j], e[3][j]};
+            BT2(__m256, VADD, VSUB, col, r);
+        } else {
+            const __m256 col[6] = {e[0][j], e[1][j], e[2][j], e[3][j], e[4][j], e[5][j]};
+            BT4(__m256, VADD, VSUB, VMUL, col, r);
+        }
+        for (int i = 0; i < a; i++) _mm256_storeu_ps(v[i * a + j], r[i]);
     }
 }
 #endif
 
-/* Padded row length: 2*tW + 2 values are read (tile tx reads 2tx .. 2tx+3), plus slack. */
-static int64_t prow_len(int64_t tW) { return (2 * tW + 2 + 15) & ~(int64_t)15; }
+/* Padded row length: m*tW + 2 values are read (tile tx reads m*tx .. m*tx+m+1; the F(4x4)
+ * vector path reads up to 4 past its last tile's start), plus slack. */
+static int64_t prow_len(int m, int64_t tW) { return (m * tW + 4 + 15) & ~(int64_t)15; }
 
 static void input_task(void *vc, int64_t ci, int thread) {
     wg_ctx *c = vc;
-    const int64_t H = c->H, W = c->W, tW = c->tW, Tc = c->Tc, C = c->C, L = prow_len(tW);
-    float *buf = sdc_cpu_scratch(c->cpu, thread, (size_t)(4 * L) * sizeof(float));
+    const int m = c->m, a = c->a, nx = c->nx;
+    const int64_t H = c->H, W = c->W, tW = c->tW, Tc = c->Tc, C = c->C, L = prow_len(m, tW);
+    float *buf = sdc_cpu_scratch(c->cpu, thread, (size_t)(a * L) * sizeof(float));
     if (!buf) {
         atomic_store(&c->failed, SDC_E_NOMEM);
         return;
     }
-    float *pr[4] = {buf, buf + L, buf + 2 * L, buf + 3 * L};
+    float *pr[6];
+    for (int r = 0; r < a; r++) pr[r] = buf + r * L;
     for (int64_t t0 = 0; t0 < Tc; t0 += tW) {
         const int64_t gty = c->ty0 + t0 / tW, b = gty / c->tH, ty = gty % c->tH;
         const float *xc = c->x + (b * C + ci) * H * W;
-        for (int r = 0; r < 4; r++) {
-            const int64_t iy = 2 * ty - 1 + r;
+        for (int r = 0; r < a; r++) {
+            const int64_t iy = m * ty - 1 + r;
             if (iy < 0 || iy >= H) {
                 memset(pr[r], 0, (size_t)L * sizeof(float));
                 continue;
@@ -180,83 +302,140 @@ static void input_task(void *vc, int64_t ci, int thread) {
             memcpy(pr[r] + 1, xc + iy * W, (size_t)W * sizeof(float));
             memset(pr[r] + 1 + W, 0, (size_t)(L - 1 - W) * sizeof(float));
         }
-        float *v[16];
-        for (int xi = 0; xi < 16; xi++) v[xi] = c->V + ((int64_t)xi * C + ci) * Tc + t0;
+        float *v[36];
+        for (int xi = 0; xi < nx; xi++) v[xi] = c->V + ((int64_t)xi * C + ci) * Tc + t0;
         int64_t tx = 0;
 #ifdef WG_X86
         if (c->avx2)
             for (; tx + 8 <= tW; tx += 8) {
-                float *vt[16];
-                for (int xi = 0; xi < 16; xi++) vt[xi] = v[xi] + tx;
-                in_tiles_avx2(pr, tx, vt);
+                float *vt[36];
+                for (int xi = 0; xi < nx; xi++) vt[xi] = v[xi] + tx;
+                in_tiles_avx2(m, pr, tx, vt);
             }
 #endif
         for (; tx < tW; tx++) {
-            float t[16];
-            in_tile_scalar(pr, tx, t);
-            for (int xi = 0; xi < 16; xi++) v[xi][tx] = t[xi];
+            float t[36];
+            in_tile_scalar(m, pr, tx, t);
+            for (int xi = 0; xi < nx; xi++) v[xi][tx] = t[xi];
         }
     }
 }
 
 /* ---------------------------------------------------------------- output transform */
 
+/* y = A^T M A for one tile (values mm[xi] = M[xi] at the tile), as the AVX2 path does it;
+ * y[i*m + j]. */
+static void out_tile_scalar(int m, const float *mm, float *y) {
+    if (m == 2) {
+        float s0[4], s1[4];
+        for (int j = 0; j < 4; j++) {
+            const float m0 = mm[j], m1 = mm[4 + j], m2 = mm[8 + j], m3 = mm[12 + j];
+            s0[j] = (m0 + m1) + m2;
+            s1[j] = (m1 - m2) - m3;
+        }
+        y[0] = (s0[0] + s0[1]) + s0[2];
+        y[1] = (s0[1] - s0[2]) - s0[3];
+        y[2] = (s1[0] + s1[1]) + s1[2];
+        y[3] = (s1[1] - s1[2]) - s1[3];
+        return;
+    }
+    float s[4][6], col[6], r[4];
+    for (int j = 0; j < 6; j++) { /* A^T M, column by column */
+        for (int i = 0; i < 6; i++) col[i] = mm[i * 6 + j];
+        AT4(float, FADD, FSUB, FMUL, col, r);
+        for (int i = 0; i < 4; i++) s[i][j] = r[i];
+    }
+    for (int i = 0; i < 4; i++) AT4(float, FADD, FSUB, FMUL, s[i], (y + 4 * i)); /* (A^T M) A */
+}
+
+#ifdef WG_X86
+/* F(2x2): 8 tiles (16 whole output columns) of rows oy, oy+1 */
+AVX2_FN static void out_tiles2_avx2(const float *const m[16], int64_t tx, __m256 vb, int has_bias, int nrows,
+                                    float *const yr[4]) {
+    __m256 s0[4], s1[4];
+    for (int j = 0; j < 4; j++) { /* A^T M */
+        const __m256 m0 = _mm256_loadu_ps(m[0 * 4 + j] + tx), m1 = _mm256_loadu_ps(m[1 * 4 + j] + tx);
+        const __m256 m2 = _mm256_loadu_ps(m[2 * 4 + j] + tx), m3 = _mm256_loadu_ps(m[3 * 4 + j] + tx);
+        s0[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        s1[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    __m256 r[2][2]; /* (A^T M) A: r[i][0] even columns, r[i][1] odd */
+    r[0][0] = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
+    r[0][1] = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
+    r[1][0] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
+    r[1][1] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
+    for (int i = 0; i < nrows; i++) {
+        __m256 ev = r[i][0], od = r[i][1];
+        if (has_bias) ev = _mm256_add_ps(ev, vb), od = _mm256_add_ps(od, vb);
+        const __m256 lo = _mm256_unpacklo_ps(ev, od), hi = _mm256_unpackhi_ps(ev, od);
+        float *dst = yr[i] + 2 * tx;
+        _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+}
+
+/* F(4x4): 8 tiles (32 whole output columns) of rows oy .. oy+nrows-1 */
+AVX2_FN static void out_tiles4_avx2(const float *const m[36], int64_t tx, __m256 vb, int has_bias, int nrows,
+                                    float *const yr[4]) {
+    __m256 s[4][6];
+    for (int j = 0; j < 6; j++) { /* A^T M */
+        __m256 col[6], r[4];
+        for (int i = 0; i < 6; i++) col[i] = _mm256_loadu_ps(m[i * 6 + j] + tx);
+        AT4(__m256, VADD, VSUB, VMUL, col, r);
+        for (int i = 0; i < 4; i++) s[i][j] = r[i];
+    }
+    for (int i = 0; i < nrows; i++) {
+        __m256 y[4]; /* (A^T M) A: y[j] = column j of the 8 tiles */
+        AT4(__m256, VADD, VSUB, VMUL, s[i], y);
+        if (has_bias)
+            for (int j = 0; j < 4; j++) y[j] = _mm256_add_ps(y[j], vb);
+        /* 4x4 transposes within each 128-bit lane: q[l] = [tile l | tile l+4], columns 0..3 */
+        const __m256 t0 = _mm256_unpacklo_ps(y[0], y[1]), t1 = _mm256_unpackhi_ps(y[0], y[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(y[2], y[3]), t3 = _mm256_unpackhi_ps(y[2], y[3]);
+        const __m256 q[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                             _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+        float *dst = yr[i] + 4 * tx;
+        for (int l = 0; l < 4; l++) {
+            _mm_storeu_ps(dst + 4 * l, _mm256_castps256_ps128(q[l]));
+            _mm_storeu_ps(dst + 16 + 4 * l, _mm256_extractf128_ps(q[l], 1));
+        }
+    }
+}
+#endif
+
 static void output_task(void *vc, int64_t o, int thread) { /* o: within the block */
     (void)thread;
     wg_ctx *c = vc;
+    const int m = c->m, nx = c->nx;
     const int64_t H = c->H, W = c->W, tW = c->tW, Tc = c->Tc, Ob = c->Ob;
     const float bias = c->bias ? c->bias[c->o0 + o] : 0.0f;
     const int has_bias = c->bias != NULL;
     for (int64_t t0 = 0; t0 < Tc; t0 += tW) {
-        const int64_t gty = c->ty0 + t0 / tW, b = gty / c->tH, oy = 2 * (gty % c->tH);
-        const int two_rows = oy + 1 < H;
-        const float *m[16];
-        for (int xi = 0; xi < 16; xi++) m[xi] = c->M + ((int64_t)xi * Ob + o) * Tc + t0;
-        float *y0 = c->y + ((b * c->O + c->o0 + o) * H + oy) * W, *y1 = two_rows ? y0 + W : NULL;
+        const int64_t gty = c->ty0 + t0 / tW, b = gty / c->tH, oy = m * (gty % c->tH);
+        const int nrows = oy + m <= H ? m : (int)(H - oy);
+        const float *mp[36];
+        for (int xi = 0; xi < nx; xi++) mp[xi] = c->M + ((int64_t)xi * Ob + o) * Tc + t0;
+        float *yr[4];
+        yr[0] = c->y + ((b * c->O + c->o0 + o) * H + oy) * W;
+        for (int i = 1; i < m; i++) yr[i] = i < nrows ? yr[i - 1] + W : yr[0]; /* rows past H: unused */
         int64_t tx = 0;
 #ifdef WG_X86
         if (c->avx2) {
             const __m256 vb = _mm256_set1_ps(bias);
-            for (; tx + 8 <= W / 2; tx += 8) { /* 16 whole output columns */
-                __m256 s0[4], s1[4];
-                for (int j = 0; j < 4; j++) { /* A^T M */
-                    const __m256 m0 = _mm256_loadu_ps(m[0 * 4 + j] + tx), m1 = _mm256_loadu_ps(m[1 * 4 + j] + tx);
-                    const __m256 m2 = _mm256_loadu_ps(m[2 * 4 + j] + tx), m3 = _mm256_loadu_ps(m[3 * 4 + j] + tx);
-                    s0[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                    s1[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                }
-                __m256 r[2][2]; /* (A^T M) A: r[i][0] even columns, r[i][1] odd */
-                r[0][0] = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
-                r[0][1] = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
-                r[1][0] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
-                r[1][1] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
-                for (int i = 0; i < 1 + two_rows; i++) {
-                    __m256 ev = r[i][0], od = r[i][1];
-                    if (has_bias) ev = _mm256_add_ps(ev, vb), od = _mm256_add_ps(od, vb);
-                    const __m256 lo = _mm256_unpacklo_ps(ev, od), hi = _mm256_unpackhi_ps(ev, od);
-                    float *dst = (i ? y1 : y0) + 2 * tx;
-                    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
-                    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-                }
+            for (; m * (tx + 8) <= W; tx += 8) {
+                if (m == 2) out_tiles2_avx2(mp, tx, vb, has_bias, nrows, yr);
+                else out_tiles4_avx2(mp, tx, vb, has_bias, nrows, yr);
             }
         }
 #endif
         for (; tx < tW; tx++) {
-            float s0[4], s1[4];
-            for (int j = 0; j < 4; j++) {
-                const float m0 = m[j][tx], m1 = m[4 + j][tx], m2 = m[8 + j][tx], m3 = m[12 + j][tx];
-                s0[j] = (m0 + m1) + m2;
-                s1[j] = (m1 - m2) - m3;
-            }
-            float r[2][2];
-            r[0][0] = (s0[0] + s0[1]) + s0[2];
-            r[0][1] = (s0[1] - s0[2]) - s0[3];
-            r[1][0] = (s1[0] + s1[1]) + s1[2];
-            r[1][1] = (s1[1] - s1[2]) - s1[3];
-            for (int i = 0; i < 1 + two_rows; i++)
-                for (int j = 0; j < 2; j++) {
-                    const int64_t ox = 2 * tx + j;
-                    if (ox < W) (i ? y1 : y0)[ox] = has_bias ? r[i][j] + bias : r[i][j];
+            float mm[36], r[16];
+            for (int xi = 0; xi < nx; xi++) mm[xi] = mp[xi][tx];
+            out_tile_scalar(m, mm, r);
+            for (int i = 0; i < nrows; i++)
+                for (int j = 0; j < m; j++) {
+                    const int64_t ox = m * tx + j;
+                    if (ox < W) yr[i][ox] = has_bias ? r[i * m + j] + bias : r[i * m + j];
                 }
         }
     }
@@ -264,33 +443,35 @@ static void output_task(void *vc, int64_t o, int thread) { /* o: within the bloc
 
 /* ---------------------------------------------------------------- driver */
 
-sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t W, const float *x,
-                                    int64_t O, sdc_type wt, const void *w, size_t row_bytes, const float *bias,
-                                    float *y) {
-    const int64_t tH = (H + 1) / 2, tW = (W + 1) / 2, nrows = B * tH; /* tile rows of all images */
-    /* output channels per block: U of a block within WG_U_MAX_BYTES, blocks of equal size
+sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, int64_t H, int64_t W,
+                                    const float *x, int64_t O, sdc_type wt, const void *w, size_t row_bytes,
+                                    const float *bias, float *y) {
+    if (m != 2 && m != 4) return SDC_E_INVALID;
+    const int a = m + 2, nx = a * a;
+    const int64_t tH = ntiles(H, m), tW = ntiles(W, m), nrows = B * tH; /* tile rows of all images */
+    /* output channels per block: U of a block within the U limit, blocks of equal size
      * (a multiple of 6 rows where there are several) */
     const size_t u_max = cpu->winograd_u_bytes ? cpu->winograd_u_bytes : WG_U_MAX_BYTES;
     const size_t chunk_max = cpu->winograd_chunk_bytes ? cpu->winograd_chunk_bytes : WG_CHUNK_BYTES;
-    int64_t Ob = (int64_t)(u_max / ((size_t)(16 * C) * sizeof(float)));
+    int64_t Ob = (int64_t)(u_max / ((size_t)(nx * C) * sizeof(float)));
     if (Ob < 6) Ob = 6;
     if (Ob >= O) Ob = O;
     else {
         const int64_t nob = (O + Ob - 1) / Ob;
         Ob = ((O + nob - 1) / nob + 5) / 6 * 6;
     }
-    /* tile rows per chunk: V and M of a chunk within WG_CHUNK_BYTES, chunks of equal size */
+    /* tile rows per chunk: V and M of a chunk within the chunk limit, chunks of equal size */
     const int64_t mx = C > Ob ? C : Ob;
-    int64_t nty = (int64_t)(chunk_max / ((size_t)(16 * tW * mx) * sizeof(float)));
+    int64_t nty = (int64_t)(chunk_max / ((size_t)(nx * tW * mx) * sizeof(float)));
     if (nty < 1) nty = 1;
     if (nty > nrows) nty = nrows;
     const int64_t nch = (nrows + nty - 1) / nty;
     nty = (nrows + nch - 1) / nch;
     const int64_t tcap = nty * tW;
-    const size_t nu = (size_t)(16 * Ob) * (size_t)C, nv = (size_t)(16 * C * tcap), nm = (size_t)(16 * Ob * tcap);
+    const size_t nu = (size_t)(nx * Ob) * (size_t)C, nv = (size_t)(nx * C * tcap), nm = (size_t)(nx * Ob * tcap);
     float *U = sdc_cpu_workspace(cpu, (nu + nv + nm) * sizeof(float) + 128);
     if (!U) return SDC_E_NOMEM;
-    const size_t per_thread = (size_t)(9 * C > 4 * prow_len(tW) ? 9 * C : 4 * prow_len(tW)) * sizeof(float);
+    const size_t per_thread = (size_t)(9 * C > a * prow_len(m, tW) ? 9 * C : a * prow_len(m, tW)) * sizeof(float);
     for (int t = 0; t < cpu->n_threads; t++)
         if (!sdc_cpu_scratch(cpu, t, per_thread)) return SDC_E_NOMEM;
 
@@ -298,6 +479,7 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t 
     memset(&c, 0, sizeof c);
     atomic_init(&c.failed, SDC_OK);
     c.cpu = cpu;
+    c.m = m, c.a = a, c.nx = nx;
     c.C = C, c.H = H, c.W = W, c.O = O, c.tH = tH, c.tW = tW;
     c.x = x, c.y = y;
     c.wt = wt, c.w = w, c.row_bytes = row_bytes, c.bias = bias;
@@ -323,7 +505,7 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int64_t B, int64_t C, int64_t 
                 sdc_pool_for(cpu->pool, c.Ob, weight_task, &c);
                 if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
             }
-            for (int xi = 0; xi < 16; xi++) {
+            for (int xi = 0; xi < nx; xi++) {
                 sdc_status st = sdc_cpu_conv2d(cpu, 1, C, 1, c.Tc, c.V + (int64_t)xi * C * c.Tc, c.Ob, 1, 1, 1, 0,
                                                SDC_TYPE_F32, c.U + (int64_t)xi * c.Ob * C, NULL,
                                                c.M + (int64_t)xi * c.Ob * c.Tc);

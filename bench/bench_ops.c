@@ -5,7 +5,9 @@
  *   bench_ops [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2]
  *
  * Weights are random, stored as F16, Q8_0 or Q4_0 (conv: F16 and Q8_0). FLOPs count
- * 2*M*N*K (multiply and add), padding taps of a conv included. */
+ * 2*M*N*K (multiply and add), padding taps of a conv included; for a 3x3 conv that runs as
+ * Winograd (SDC_WINOGRAD=0|2|4 to choose) that is the direct conv's count, and the last
+ * column says which algorithm ran. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -116,7 +118,7 @@ static void fill(float *v, int64_t n, unsigned *seed) {
 typedef struct {
     const char *name;
     int conv;
-    int64_t a, b, c, d; /* linear: M, K, N; conv: C(=O), H, W */
+    int64_t a, b, c, d; /* linear: M, K, N; conv: C(=O), H, W, batch (0: 1) */
     int reps_div;       /* fewer reps for the big ones */
 } op_case;
 
@@ -147,14 +149,17 @@ int main(int argc, char **argv) {
            " kernel's efficiency when other processes take cores away; 'wall' is elapsed time)\n",
            threads, sdc_isa_name(cpu->isa), peak, peak_core);
     printf("best-of peak %.1f GFLOP/s ('best' columns: the fastest run against it)\n", g_peak_best);
-    printf("%-30s %-5s %9s %8s %7s %8s %7s %8s %7s\n", "op", "type", "wall ms", "GFLOP/s", "%peak", "cpu GF/s", "%core",
-           "best GF", "%best");
+    printf("%-30s %-5s %9s %8s %7s %8s %7s %8s %7s  %s\n", "op", "type", "wall ms", "GFLOP/s", "%peak", "cpu GF/s",
+           "%core", "best GF", "%best", "algo");
 
     const op_case cases[] = {
         {"conv3x3 320->320 64x64", 1, 320, 64, 64, 0, 1},
         {"conv3x3 640->640 32x32", 1, 640, 32, 32, 0, 1},
         {"conv3x3 1280->1280 16x16", 1, 1280, 16, 16, 0, 1},
         {"conv3x3 1280->1280 8x8", 1, 1280, 8, 8, 0, 1},
+        {"conv3x3 320->320 64x64 b2", 1, 320, 64, 64, 2, 1}, /* batch 2: a CFG step's layers */
+        {"conv3x3 640->640 32x32 b2", 1, 640, 32, 32, 2, 1},
+        {"conv3x3 1280->1280 16x16 b2", 1, 1280, 16, 16, 2, 1},
         {"vae conv 512->512 128x128", 1, 512, 128, 128, 0, 3},
         {"vae conv 256->256 256x256", 1, 256, 256, 256, 0, 3},
         {"vae conv 128->128 512x512", 1, 128, 512, 512, 0, 3},
@@ -178,14 +183,14 @@ int main(int argc, char **argv) {
             double flops;
             float *x, *y, *bias;
             void *w;
-            int64_t C = 0, H = 0, W = 0, M = 0, K = 0, N = 0;
+            int64_t C = 0, H = 0, W = 0, M = 0, K = 0, N = 0, Bn = 1;
             if (oc->conv) {
-                C = oc->a; H = oc->b; W = oc->c;
-                flops = 2.0 * C * C * 9 * H * W;
-                x = malloc((size_t)(C * H * W) * 4);
-                y = malloc((size_t)(C * H * W) * 4);
+                C = oc->a; H = oc->b; W = oc->c; Bn = oc->d ? oc->d : 1;
+                flops = 2.0 * Bn * C * C * 9 * H * W;
+                x = malloc((size_t)(Bn * C * H * W) * 4);
+                y = malloc((size_t)(Bn * C * H * W) * 4);
                 bias = malloc((size_t)C * 4);
-                fill(x, C * H * W, &seed);
+                fill(x, Bn * C * H * W, &seed);
                 fill(bias, C, &seed);
                 w = make_weights(t, C, C * 9, &seed);
             } else {
@@ -204,7 +209,7 @@ int main(int argc, char **argv) {
             for (int r = -1; r < nrep && n < 64; r++) {
                 double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
                 double t0 = now_s();
-                sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, 1, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
+                sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, Bn, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
                                          : sdc_cpu_linear(cpu, M, N, K, x, K, t, w, bias, y, N);
                 double dt = now_s() - t0, dc = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
                 if (st != SDC_OK) {
@@ -217,9 +222,11 @@ int main(int argc, char **argv) {
             for (int i = 1; i < n; i++) if (times[i] < tmin) tmin = times[i];
             const double med = median(times, n), cmed = median(ctimes, n);
             const double gf = flops / med / 1e9, cgf = flops / cmed / 1e9;
-            printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%\n", oc->name, sdc_type_name(t), med * 1e3,
-                   gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
-                   100.0 * flops / tmin / 1e9 / g_peak_best);
+            const int wg = oc->conv ? sdc_winograd_choose(cpu->winograd, Bn, C, H, W, C, 3, 3, 1, 1) : 0;
+            printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%  %s\n", oc->name, sdc_type_name(t),
+                   med * 1e3, gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
+                   100.0 * flops / tmin / 1e9 / g_peak_best,
+                   !oc->conv ? "gemm" : wg == 4 ? "winograd 4x4" : wg == 2 ? "winograd 2x2" : "direct");
             fflush(stdout);
             free(x); free(y); free(bias); free(w);
         }

@@ -197,21 +197,31 @@ int main(void) {
         cpus->winograd_chunk_bytes = 16 * 3 * 18 * 24 * sizeof(float);
     run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 2);
     run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 4);
+    /* ... and with few tiles per chunk (one tile row of 8 or 4 tiles) against many blocks of
+     * output channels: the blocks loop outermost and each chunk's input is transformed again
+     * per block (F(2x2): 4 blocks x 32 chunks; F(4x4): 8 x 32) */
+    cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes =
+        16 * 12 * 16 * sizeof(float);
+    cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
+        cpus->winograd_chunk_bytes = 16 * 8 * 16 * sizeof(float);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){1, 16, 64, 16, 48, 3, 1, 1}, 1, 2);
+    run_case_algo(&r, SDC_TYPE_F32, (shape){1, 16, 128, 16, 48, 3, 1, 1}, 0, 4);
     cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes = 0;
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 0;
 
-    /* which variant, where: 128 tiles (over the batch), 512 4x4 tiles above 768 input
-     * channels; channels 16..1024 in, >= 16 out; 3x3 stride 1 pad 1 only */
+    /* which variant, where: 128 tiles (over the batch), F(4x4) first; channels 16..2048 in,
+     * >= 16 out; 3x3 stride 1 pad 1 only */
     CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* UNet 64x64: 512 tiles */
     CHECK(sdc_winograd_choose(1, 1, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* 256 4x4 tiles */
     CHECK(sdc_winograd_choose(1, 2, 640, 32, 32, 640, 3, 3, 1, 1) == 4);  /* 128 */
     CHECK(sdc_winograd_choose(1, 1, 640, 32, 32, 640, 3, 3, 1, 1) == 2);  /* 64 4x4, 256 2x2 */
-    CHECK(sdc_winograd_choose(1, 2, 960, 32, 32, 640, 3, 3, 1, 1) == 2);  /* deep: needs 512 */
-    CHECK(sdc_winograd_choose(1, 2, 960, 64, 64, 320, 3, 3, 1, 1) == 4);
+    CHECK(sdc_winograd_choose(1, 2, 1920, 32, 32, 640, 3, 3, 1, 1) == 4);
     CHECK(sdc_winograd_choose(1, 1, 16, 32, 32, 16, 3, 3, 1, 1) == 2);    /* 256 2x2 tiles */
     CHECK(sdc_winograd_choose(1, 1, 16, 22, 22, 16, 3, 3, 1, 1) == 0);    /* 121 2x2 tiles */
-    CHECK(sdc_winograd_choose(1, 2, 1280, 64, 64, 1280, 3, 3, 1, 1) == 0); /* too deep */
+    CHECK(sdc_winograd_choose(1, 2, 2560, 16, 16, 1280, 3, 3, 1, 1) == 0); /* too deep */
+    CHECK(sdc_winograd_choose(1, 2, 1920, 16, 16, 1280, 3, 3, 1, 1) == 2); /* 128 2x2, 32 4x4 */
+    CHECK(sdc_winograd_choose(1, 2, 1280, 8, 8, 1280, 3, 3, 1, 1) == 0);   /* 32 2x2 tiles */
     CHECK(sdc_winograd_choose(1, 2, 15, 64, 64, 320, 3, 3, 1, 1) == 0);
     CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 15, 3, 3, 1, 1) == 0);
     CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 3, 3, 2, 1) == 0);  /* stride 2 */

@@ -50,13 +50,10 @@
 enum {
     WG_MIN_TILES = 128,            /* fewer tiles (all images): GEMMs too narrow to gain */
     WG_MIN_CHANNELS = 16,          /* C and O: the GEMMs need rows and depth */
-    WG_MAX_CHANNELS_IN = 1024,     /* deeper inputs lose in the UNet (C = 1280..2560 at 16x16 and
-                                      32x32: 0.56-1.08x of the direct conv, the V and M round trips
-                                      through memory outweigh the saved multiplications) */
-    WG4_DEEP_CHANNELS = 768,       /* F(4x4) needs more tiles above this many input channels: */
-    WG4_DEEP_MIN_TILES = 512,      /* its U is 2.25x F(2x2)'s and is written, then packed, per
-                                      call; with 128 tiles (32x32, batch 2) C = 960 lost to F(2x2)
-                                      (116 vs 91 ms) while C = 640 won (48 vs 61 ms) */
+    WG_MAX_CHANNELS_IN = 2048,     /* C = 2560 (16x16, batch 2) lost to the direct conv (250 vs 242
+                                      ms): its U needs several blocks, each transformed again for
+                                      each of two chunks; C = 1280..1920 won (1.3-1.5x) once the
+                                      weight transform was vectorised */
     WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows */
 };
 #define WG_U_MAX_BYTES ((size_t)40 << 20) /* U for one block of output channels (F(4x4) of
@@ -72,8 +69,9 @@ int sdc_winograd_choose(int mode, int64_t B, int64_t C, int64_t H, int64_t W, in
     /* H*W <= 2^40 and B*C*H*W too (checked by the caller): no overflow below */
     const int64_t t2 = B * ntiles(H, 2) * ntiles(W, 2), t4 = B * ntiles(H, 4) * ntiles(W, 4);
     if (mode == 2 || mode == 4) return (mode == 2 ? t2 : t4) >= WG_MIN_TILES ? mode : 0;
-    if (t4 >= WG_MIN_TILES && (C <= WG4_DEEP_CHANNELS || t4 >= WG4_DEEP_MIN_TILES)) return 4;
-    return t2 >= WG_MIN_TILES ? 2 : 0;
+    /* F(4x4) wherever it has the tiles: at 128 (32x32, batch 2) it beat F(2x2) by 1.1-1.4x
+     * for C = 320, 640, 1280 and 1920, and lost by 1.1x for C = 960 */
+    return t4 >= WG_MIN_TILES ? 4 : t2 >= WG_MIN_TILES ? 2 : 0;
 }
 
 typedef struct wg_ctx {
@@ -141,6 +139,61 @@ static void kernel_f4(const float *k, const float sc[36], float *u) {
     }
 }
 
+#ifdef WG_X86
+/* kernel_f2 for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l), the same
+ * operations in the same order; u + xi*plane receives the 8 values of component xi. */
+AVX2_FN static void kernel_f2_avx2(const float *g, float *u, int64_t plane) {
+    const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    __m256 h[3][4];
+    for (int r = 0; r < 3; r++) { /* g G^T */
+        const __m256 a = _mm256_i32gather_ps(g + 3 * r, idx, 4), b = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
+                     d = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
+        h[r][0] = a;
+        h[r][1] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
+        h[r][2] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
+        h[r][3] = d;
+    }
+    for (int j = 0; j < 4; j++) { /* G (g G^T) */
+        _mm256_storeu_ps(u + (int64_t)(0 * 4 + j) * plane, h[0][j]);
+        _mm256_storeu_ps(u + (int64_t)(1 * 4 + j) * plane,
+                         _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(h[0][j], h[1][j]), h[2][j])));
+        _mm256_storeu_ps(u + (int64_t)(2 * 4 + j) * plane,
+                         _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(h[0][j], h[1][j]), h[2][j])));
+        _mm256_storeu_ps(u + (int64_t)(3 * 4 + j) * plane, h[2][j]);
+    }
+}
+
+/* kernel_f4 for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l), the same
+ * operations in the same order; u + xi*plane receives the 8 values of component xi. */
+AVX2_FN static void kernel_f4_avx2(const float *g, const float sc[36], float *u, int64_t plane) {
+    const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    __m256 h[3][6];
+    for (int r = 0; r < 3; r++) { /* g G'^T */
+        const __m256 a = _mm256_i32gather_ps(g + 3 * r, idx, 4), b = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
+                     d = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
+        const __m256 ad = _mm256_add_ps(a, d), a4d = _mm256_add_ps(a, _mm256_mul_ps(four, d)),
+                     b2 = _mm256_mul_ps(two, b);
+        h[r][0] = a;
+        h[r][1] = _mm256_add_ps(ad, b);
+        h[r][2] = _mm256_sub_ps(ad, b);
+        h[r][3] = _mm256_add_ps(a4d, b2);
+        h[r][4] = _mm256_sub_ps(a4d, b2);
+        h[r][5] = d;
+    }
+    for (int j = 0; j < 6; j++) { /* G' (g G'^T), scaled */
+        const __m256 a = h[0][j], b = h[1][j], d = h[2][j];
+        const __m256 ad = _mm256_add_ps(a, d), a4d = _mm256_add_ps(a, _mm256_mul_ps(four, d)),
+                     b2 = _mm256_mul_ps(two, b);
+        const __m256 gv[6] = {a, _mm256_add_ps(ad, b), _mm256_sub_ps(ad, b), _mm256_add_ps(a4d, b2),
+                              _mm256_sub_ps(a4d, b2), d};
+        for (int i = 0; i < 6; i++)
+            _mm256_storeu_ps(u + (int64_t)(i * 6 + j) * plane, _mm256_mul_ps(gv[i], _mm256_set1_ps(sc[i * 6 + j])));
+    }
+}
+#endif
+
 static void weight_task(void *vc, int64_t o, int thread) { /* o: within the block */
     wg_ctx *c = vc;
     const int64_t C = c->C, O = c->Ob;
@@ -155,7 +208,15 @@ static void weight_task(void *vc, int64_t o, int thread) { /* o: within the bloc
     }
     float sc[36];
     if (c->m == 4) wg_scales_f4(sc);
-    for (int64_t ci = 0; ci < C; ci++) {
+    int64_t ci = 0;
+#ifdef WG_X86
+    if (c->avx2)
+        for (; ci + 8 <= C; ci += 8) {
+            if (c->m == 2) kernel_f2_avx2(g + 9 * ci, c->U + o * C + ci, O * C);
+            else kernel_f4_avx2(g + 9 * ci, sc, c->U + o * C + ci, O * C);
+        }
+#endif
+    for (; ci < C; ci++) {
         float u[36];
         if (c->m == 2) kernel_f2(g + 9 * ci, u);
         else kernel_f4(g + 9 * ci, sc, u);
@@ -489,20 +550,32 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
 #ifdef WG_X86
     c.avx2 = cpu->isa >= SDC_ISA_AVX2;
 #endif
-    const int u_once = Ob == O; /* one block: U is made once for all chunks */
-    if (u_once) {
+    /* Several blocks of output channels and several chunks: one of the two transforms is
+     * repeated. Chunks outermost make each block's U again per chunk (O*C kernels per
+     * chunk); blocks outermost transform each chunk's input again per block (C*T tiles per
+     * block). Take the smaller amount of repeated work. */
+    const int64_t nob = (O + Ob - 1) / Ob;
+    const int blocks_outer = nob > 1 && nch > 1 && nob * nrows * tW < nch * O;
+    if (nob == 1) {
         c.o0 = 0, c.Ob = O;
         sdc_pool_for(cpu->pool, O, weight_task, &c);
         if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
     }
-    for (c.ty0 = 0; c.ty0 < nrows; c.ty0 += nty) {
-        c.Tc = (c.ty0 + nty <= nrows ? nty : nrows - c.ty0) * tW;
-        sdc_pool_for(cpu->pool, C, input_task, &c);
-        if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
-        for (c.o0 = 0; c.o0 < O; c.o0 += Ob) {
+    const int64_t n_outer = blocks_outer ? nob : nch, n_inner = blocks_outer ? nch : nob;
+    for (int64_t io = 0; io < n_outer; io++)
+        for (int64_t ii = 0; ii < n_inner; ii++) {
+            const int64_t ich = blocks_outer ? ii : io, iob = blocks_outer ? io : ii;
+            const int new_chunk = blocks_outer || ii == 0, new_block = nob > 1 && (!blocks_outer || ii == 0);
+            c.ty0 = ich * nty;
+            c.Tc = (c.ty0 + nty <= nrows ? nty : nrows - c.ty0) * tW;
+            c.o0 = iob * Ob;
             c.Ob = c.o0 + Ob <= O ? Ob : O - c.o0;
-            if (!u_once) {
+            if (new_block) {
                 sdc_pool_for(cpu->pool, c.Ob, weight_task, &c);
+                if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
+            }
+            if (new_chunk) {
+                sdc_pool_for(cpu->pool, C, input_task, &c);
                 if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
             }
             for (int xi = 0; xi < nx; xi++) {
@@ -513,6 +586,5 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
             }
             sdc_pool_for(cpu->pool, c.Ob, output_task, &c);
         }
-    }
     return SDC_OK;
 }

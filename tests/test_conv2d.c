@@ -188,6 +188,10 @@ int main(void) {
     run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 34, 32, 16, 3, 1, 1}, 0, 2);
     run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 48, 48, 16, 3, 1, 1}, 0, 4);
     run_case_algo(&r, SDC_TYPE_F16, (shape){1, 16, 96, 90, 16, 3, 1, 1}, 1, 1); /* automatic: F(4x4) */
+    CHECK(sdc_winograd_choose(1, 1, 16, 96, 90, 16, 3, 3, 1, 1) == 4);
+    /* F(4x4) with a 3-row bottom tile (35 = 8*4 + 3) and W = 30: a vector input transform
+     * but scalar output tiles only (8 tiles would write 32 columns) */
+    run_case_algo(&r, SDC_TYPE_F16, (shape){2, 16, 35, 30, 16, 3, 1, 1}, 1, 4);
     /* small workspace limits: U in blocks of a few output channels, chunks of tile rows that
      * cross from one image into the next (F(2x2): blocks of 12 and 8, chunks of 3 of an
      * image's 17 tile rows; F(4x4): blocks of 6 and 2, chunks of 2 of 9) */
@@ -197,6 +201,11 @@ int main(void) {
         cpus->winograd_chunk_bytes = 16 * 3 * 18 * 24 * sizeof(float);
     run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 2);
     run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 4);
+    /* several blocks, one chunk (the default chunk limit): U made per block, V kept */
+    cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
+        cpus->winograd_chunk_bytes = 0;
+    run_case_algo(&r, SDC_TYPE_F16, (shape){1, 24, 34, 35, 40, 3, 1, 1}, 1, 2);
+    run_case_algo(&r, SDC_TYPE_F16, (shape){1, 24, 48, 44, 40, 3, 1, 1}, 0, 4);
     /* ... and with few tiles per chunk (one tile row of 8 or 4 tiles) against many blocks of
      * output channels: the blocks loop outermost and each chunk's input is transformed again
      * per block (F(2x2): 4 blocks x 32 chunks; F(4x4): 8 x 32) */
@@ -230,6 +239,8 @@ int main(void) {
     CHECK(sdc_winograd_choose(2, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 2);  /* forced */
     CHECK(sdc_winograd_choose(4, 2, 640, 32, 32, 640, 3, 3, 1, 1) == 4);  /* 128 4x4 tiles */
     CHECK(sdc_winograd_choose(4, 1, 640, 32, 32, 640, 3, 3, 1, 1) == 0);
+    CHECK(sdc_winograd_choose(1, (int64_t)1 << 40, 16, 1, 1, 16, 3, 3, 1, 1) == 4); /* no B*tiles */
+    CHECK(sdc_winograd_choose(1, 127, 16, 1, 1, 16, 3, 3, 1, 1) == 0);
 
     sdc_cpu_free(cpu1);
     sdc_cpu_free(cpu2);

@@ -66,12 +66,15 @@ int sdc_winograd_choose(int mode, int64_t B, int64_t C, int64_t H, int64_t W, in
     if (mode == 0 || kh != 3 || kw != 3 || stride != 1 || pad != 1 || C < WG_MIN_CHANNELS ||
         C > WG_MAX_CHANNELS_IN || O < WG_MIN_CHANNELS || B < 1 || H < 1 || W < 1)
         return 0;
-    /* H*W <= 2^40 and B*C*H*W too (checked by the caller): no overflow below */
-    const int64_t t2 = B * ntiles(H, 2) * ntiles(W, 2), t4 = B * ntiles(H, 4) * ntiles(W, 4);
-    if (mode == 2 || mode == 4) return (mode == 2 ? t2 : t4) >= WG_MIN_TILES ? mode : 0;
+    /* at least WG_MIN_TILES tiles over the batch, without forming B * tiles (H*W <= 2^40 is
+     * checked by the caller, B alone is only bounded) */
+    const int64_t p2 = ntiles(H, 2) * ntiles(W, 2), p4 = ntiles(H, 4) * ntiles(W, 4);
+    const int ok2 = p2 >= WG_MIN_TILES || B >= (WG_MIN_TILES + p2 - 1) / p2;
+    const int ok4 = p4 >= WG_MIN_TILES || B >= (WG_MIN_TILES + p4 - 1) / p4;
+    if (mode == 2 || mode == 4) return (mode == 2 ? ok2 : ok4) ? mode : 0;
     /* F(4x4) wherever it has the tiles: at 128 (32x32, batch 2) it beat F(2x2) by 1.1-1.4x
      * for C = 320, 640, 1280 and 1920, and lost by 1.1x for C = 960 */
-    return t4 >= WG_MIN_TILES ? 4 : t2 >= WG_MIN_TILES ? 2 : 0;
+    return ok4 ? 4 : ok2 ? 2 : 0;
 }
 
 typedef struct wg_ctx {
@@ -335,8 +338,10 @@ AVX2_FN static void in_tiles_avx2(int m, float *const pr[6], int64_t tx, float *
 }
 #endif
 
-/* Padded row length: m*tW + 2 values are read (tile tx reads m*tx .. m*tx+m+1; the F(4x4)
- * vector path reads up to 4 past its last tile's start), plus slack. */
+/* Padded row length: tile tx reads m*tx .. m*tx+m+1, so the scalar path reads up to index
+ * m*tW + 1; the F(4x4) vector path, for tiles tx..tx+7 with tx+8 <= tW, reads up to index
+ * 4*tx + 35 <= 4*tW + 3 (load_split(p + 16)), and F(2x2)'s up to 2*tW + 1. So L >= m*tW + 4;
+ * rounded up to whole cache lines. */
 static int64_t prow_len(int m, int64_t tW) { return (m * tW + 4 + 15) & ~(int64_t)15; }
 
 static void input_task(void *vc, int64_t ci, int thread) {

@@ -97,102 +97,75 @@ typedef struct wg_ctx {
 
 /* ---------------------------------------------------------------- weight transform */
 
-/* u = G g G^T for F(2x2): 16 values */
-static void kernel_f2(const float *k, float *u) {
-    float h[3][4];
-    for (int r = 0; r < 3; r++) { /* g G^T, row by row */
-        const float a = k[3 * r], b = k[3 * r + 1], d = k[3 * r + 2];
-        h[r][0] = a;
-        h[r][1] = 0.5f * (a + b + d);
-        h[r][2] = 0.5f * (a - b + d);
-        h[r][3] = d;
-    }
-    for (int j = 0; j < 4; j++) { /* G (g G^T) */
-        u[0 * 4 + j] = h[0][j];
-        u[1 * 4 + j] = 0.5f * (h[0][j] + h[1][j] + h[2][j]);
-        u[2 * 4 + j] = 0.5f * (h[0][j] - h[1][j] + h[2][j]);
-        u[3 * 4 + j] = h[2][j];
-    }
-}
+/* The 1-D kernel transforms (a, b, d) -> G (a, b, d)^T, written once for floats and AVX2
+ * vectors with the same operations in the same order. F(2x2): G as above. F(4x4): the
+ * integer G' (rows [1 0 0], [1 1 1], [1 -1 1], [1 2 4], [1 -2 4], [0 0 1]); G = diag(s) G'
+ * with s = (1/4, -1/6, -1/6, 1/24, 1/24, 1), applied once at the end (wg_scales_f4). */
+#define G2(T, ADD, SUB, MUL, a, b, d, r)                                                               \
+    do {                                                                                               \
+        r[0] = a;                                                                                      \
+        r[1] = MUL(0.5f, ADD(ADD(a, b), d));                                                           \
+        r[2] = MUL(0.5f, ADD(SUB(a, b), d));                                                           \
+        r[3] = d;                                                                                      \
+    } while (0)
+#define G4(T, ADD, SUB, MUL, a, b, d, r)                                                               \
+    do {                                                                                               \
+        const T ad_ = ADD(a, d), a4d_ = ADD(a, MUL(4.0f, d)), b2_ = MUL(2.0f, b);                      \
+        r[0] = a;                                                                                      \
+        r[1] = ADD(ad_, b);                                                                            \
+        r[2] = SUB(ad_, b);                                                                            \
+        r[3] = ADD(a4d_, b2_);                                                                         \
+        r[4] = SUB(a4d_, b2_);                                                                         \
+        r[5] = d;                                                                                      \
+    } while (0)
+#define FADD(x, y) ((x) + (y))
+#define FSUB(x, y) ((x) - (y))
+#define FMUL(k, x) ((float)(k) * (x))
 
-/* u = G g G^T for F(4x4): 36 values. G = diag(s) G' with integer G' (rows [1 0 0], [1 1 1],
- * [1 -1 1], [1 2 4], [1 -2 4], [0 0 1]) and s = (1/4, -1/6, -1/6, 1/24, 1/24, 1), so
- * u[i][j] = (G' g G'^T)[i][j] * sc[i*6 + j] with sc[i*6 + j] = s_i s_j rounded once
- * (wg_scales_f4). */
+/* sc[i*6 + j] = s_i s_j rounded once */
 static void wg_scales_f4(float sc[36]) {
     static const double s[6] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 1.0};
     for (int i = 0; i < 36; i++) sc[i] = (float)(s[i / 6] * s[i % 6]);
 }
 
-static void kernel_f4(const float *k, const float sc[36], float *u) {
-    float h[3][6];
-    for (int r = 0; r < 3; r++) { /* g G'^T */
-        const float a = k[3 * r], b = k[3 * r + 1], d = k[3 * r + 2];
-        h[r][0] = a;
-        h[r][1] = (a + d) + b;
-        h[r][2] = (a + d) - b;
-        h[r][3] = (a + 4.0f * d) + 2.0f * b;
-        h[r][4] = (a + 4.0f * d) - 2.0f * b;
-        h[r][5] = d;
+/* u = G g G^T for one 3x3 kernel k: a*a values u[i*a + j] (a = m + 2; F(4x4) scaled by sc) */
+static void kernel_scalar(int m, const float *k, const float sc[36], float *u) {
+    const int a = m + 2;
+    float h[3][6], col[6];
+    for (int r = 0; r < 3; r++) { /* g G^T, row by row */
+        if (m == 2) G2(float, FADD, FSUB, FMUL, k[3 * r], k[3 * r + 1], k[3 * r + 2], h[r]);
+        else G4(float, FADD, FSUB, FMUL, k[3 * r], k[3 * r + 1], k[3 * r + 2], h[r]);
     }
-    for (int j = 0; j < 6; j++) { /* G' (g G'^T), scaled */
-        const float a = h[0][j], b = h[1][j], d = h[2][j];
-        const float g[6] = {a, (a + d) + b, (a + d) - b, (a + 4.0f * d) + 2.0f * b, (a + 4.0f * d) - 2.0f * b, d};
-        for (int i = 0; i < 6; i++) u[i * 6 + j] = g[i] * sc[i * 6 + j];
+    for (int j = 0; j < a; j++) { /* G (g G^T), column by column */
+        if (m == 2) G2(float, FADD, FSUB, FMUL, h[0][j], h[1][j], h[2][j], col);
+        else G4(float, FADD, FSUB, FMUL, h[0][j], h[1][j], h[2][j], col);
+        for (int i = 0; i < a; i++) u[i * a + j] = m == 2 ? col[i] : col[i] * sc[i * a + j];
     }
 }
 
 #ifdef WG_X86
-/* kernel_f2 for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l), the same
- * operations in the same order; u + xi*plane receives the 8 values of component xi. */
-AVX2_FN static void kernel_f2_avx2(const float *g, float *u, int64_t plane) {
-    const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-    const __m256 half = _mm256_set1_ps(0.5f);
-    __m256 h[3][4];
-    for (int r = 0; r < 3; r++) { /* g G^T */
-        const __m256 a = _mm256_i32gather_ps(g + 3 * r, idx, 4), b = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
-                     d = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
-        h[r][0] = a;
-        h[r][1] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
-        h[r][2] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
-        h[r][3] = d;
-    }
-    for (int j = 0; j < 4; j++) { /* G (g G^T) */
-        _mm256_storeu_ps(u + (int64_t)(0 * 4 + j) * plane, h[0][j]);
-        _mm256_storeu_ps(u + (int64_t)(1 * 4 + j) * plane,
-                         _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(h[0][j], h[1][j]), h[2][j])));
-        _mm256_storeu_ps(u + (int64_t)(2 * 4 + j) * plane,
-                         _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(h[0][j], h[1][j]), h[2][j])));
-        _mm256_storeu_ps(u + (int64_t)(3 * 4 + j) * plane, h[2][j]);
-    }
-}
+#define VADD(x, y) _mm256_add_ps(x, y)
+#define VSUB(x, y) _mm256_sub_ps(x, y)
+#define VMUL(k, x) _mm256_mul_ps(_mm256_set1_ps((float)(k)), x)
 
-/* kernel_f4 for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l), the same
- * operations in the same order; u + xi*plane receives the 8 values of component xi. */
-AVX2_FN static void kernel_f4_avx2(const float *g, const float sc[36], float *u, int64_t plane) {
+/* kernel_scalar for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l);
+ * u + xi*plane receives the 8 values of component xi. */
+AVX2_FN static void kernel_avx2(int m, const float *g, const float sc[36], float *u, int64_t plane) {
+    const int a = m + 2;
     const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
-    __m256 h[3][6];
-    for (int r = 0; r < 3; r++) { /* g G'^T */
-        const __m256 a = _mm256_i32gather_ps(g + 3 * r, idx, 4), b = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
-                     d = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
-        const __m256 ad = _mm256_add_ps(a, d), a4d = _mm256_add_ps(a, _mm256_mul_ps(four, d)),
-                     b2 = _mm256_mul_ps(two, b);
-        h[r][0] = a;
-        h[r][1] = _mm256_add_ps(ad, b);
-        h[r][2] = _mm256_sub_ps(ad, b);
-        h[r][3] = _mm256_add_ps(a4d, b2);
-        h[r][4] = _mm256_sub_ps(a4d, b2);
-        h[r][5] = d;
+    __m256 h[3][6], col[6];
+    for (int r = 0; r < 3; r++) {
+        const __m256 k0 = _mm256_i32gather_ps(g + 3 * r, idx, 4), k1 = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
+                     k2 = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
+        if (m == 2) G2(__m256, VADD, VSUB, VMUL, k0, k1, k2, h[r]);
+        else G4(__m256, VADD, VSUB, VMUL, k0, k1, k2, h[r]);
     }
-    for (int j = 0; j < 6; j++) { /* G' (g G'^T), scaled */
-        const __m256 a = h[0][j], b = h[1][j], d = h[2][j];
-        const __m256 ad = _mm256_add_ps(a, d), a4d = _mm256_add_ps(a, _mm256_mul_ps(four, d)),
-                     b2 = _mm256_mul_ps(two, b);
-        const __m256 gv[6] = {a, _mm256_add_ps(ad, b), _mm256_sub_ps(ad, b), _mm256_add_ps(a4d, b2),
-                              _mm256_sub_ps(a4d, b2), d};
-        for (int i = 0; i < 6; i++)
-            _mm256_storeu_ps(u + (int64_t)(i * 6 + j) * plane, _mm256_mul_ps(gv[i], _mm256_set1_ps(sc[i * 6 + j])));
+    for (int j = 0; j < a; j++) {
+        if (m == 2) G2(__m256, VADD, VSUB, VMUL, h[0][j], h[1][j], h[2][j], col);
+        else G4(__m256, VADD, VSUB, VMUL, h[0][j], h[1][j], h[2][j], col);
+        for (int i = 0; i < a; i++)
+            _mm256_storeu_ps(u + (int64_t)(i * a + j) * plane,
+                             m == 2 ? col[i] : _mm256_mul_ps(col[i], _mm256_set1_ps(sc[i * a + j])));
     }
 }
 #endif
@@ -214,15 +187,11 @@ static void weight_task(void *vc, int64_t o, int thread) { /* o: within the bloc
     int64_t ci = 0;
 #ifdef WG_X86
     if (c->avx2)
-        for (; ci + 8 <= C; ci += 8) {
-            if (c->m == 2) kernel_f2_avx2(g + 9 * ci, c->U + o * C + ci, O * C);
-            else kernel_f4_avx2(g + 9 * ci, sc, c->U + o * C + ci, O * C);
-        }
+        for (; ci + 8 <= C; ci += 8) kernel_avx2(c->m, g + 9 * ci, sc, c->U + o * C + ci, O * C);
 #endif
     for (; ci < C; ci++) {
         float u[36];
-        if (c->m == 2) kernel_f2(g + 9 * ci, u);
-        else kernel_f4(g + 9 * ci, sc, u);
+        kernel_scalar(c->m, g + 9 * ci, sc, u);
         for (int xi = 0; xi < c->nx; xi++) c->U[((int64_t)xi * O + o) * C + ci] = u[xi];
     }
 }
@@ -261,9 +230,6 @@ static void weight_task(void *vc, int64_t o, int thread) { /* o: within the bloc
         y[2] = ADD(a_, MUL(4, c_));                                                                    \
         y[3] = ADD(ADD(b_, MUL(8, d_)), mm[5]);                                                        \
     } while (0)
-#define FADD(x, y) ((x) + (y))
-#define FSUB(x, y) ((x) - (y))
-#define FMUL(k, x) ((float)(k) * (x))
 
 /* One tile from the a padded rows (pr[r][k] = x[m*ty-1+r][k-1]), as the AVX2 path does it. */
 static void in_tile_scalar(int m, float *const pr[6], int64_t tx, float *v) {
@@ -283,9 +249,6 @@ static void in_tile_scalar(int m, float *const pr[6], int64_t tx, float *v) {
 }
 
 #ifdef WG_X86
-#define VADD(x, y) _mm256_add_ps(x, y)
-#define VSUB(x, y) _mm256_sub_ps(x, y)
-#define VMUL(k, x) _mm256_mul_ps(_mm256_set1_ps((float)(k)), x)
 
 /* Lanes 0..7 <- even (odd) elements of the 16 floats a, b. */
 AVX2_FN static inline __m256 evens(__m256 a, __m256 b) {

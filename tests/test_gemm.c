@@ -253,6 +253,10 @@ int main(void) {
     run_case(&r, SDC_TYPE_F16, 301, 203, 640, 640, 203, 1);
     run_case(&r, SDC_TYPE_Q4_0, 400, 64, 320, 320, 64, 1);
     run_case(&r, SDC_TYPE_Q5_1, 150, 70, 320, 320, 70, 1);  /* 96 < M <= 288: x packed, W slivers per task */
+    /* 96 < M <= 288 over several column chunks: x packed once for all chunks and K blocks (CLIP's
+     * 154-row linears), 3 K blocks with a short last one, a partial last row sliver */
+    run_case(&r, SDC_TYPE_F16, 154, 200, 768, 771, 203, 1);
+    run_case(&r, SDC_TYPE_Q8_0, 103, 130, 640, 640, 130, 0);
     run_case(&r, SDC_TYPE_Q8_0, 16, 4200, 64, 64, 4200, 1);   /* N > 4096, few rows: per-task W packing */
     run_case(&r, SDC_TYPE_Q4_1, 300, 4130, 64, 64, 4130, 0);  /* N > one 4096-wide shared panel */
     /* C over 4 MiB with 256 < K <= 384: one K block instead of two (see sdc_cpu_gemm) */

@@ -55,6 +55,8 @@ enum {
     C_BIG_BYTES = 4 << 20,
     NC_MAX = 4096,
     C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
+    APRE_MAX_BYTES = 8 << 20,   /* b_per_task: largest A packed once for all column chunks (288 rows
+                                   x K 5120 is 6.6 MiB) */
 };
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -365,6 +367,7 @@ static void ukr_scalar(int64_t kc, const float *ap, const float *const *arow, co
         c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);           \
         c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);           \
     } else {                                                                                  \
+        for (int i_ = 0; i_ < MR; i_++) __builtin_prefetch(c + i_ * ldc, 1, 3);                \
         const __m256 n0 = _mm256_loadu_ps(bn), n1 = _mm256_loadu_ps(bn + 8);                  \
         __m256 m;                                                                             \
         m = _mm256_set1_ps(bm[0]); c00 = _mm256_add_ps(m, n0); c01 = _mm256_add_ps(m, n1);    \
@@ -489,6 +492,9 @@ typedef struct gemm_run {
     float *ablk[SDC_CPU_MAX_THREADS];
     float *stage[SDC_CPU_MAX_THREADS]; /* b_per_task with several K blocks: a task's C block */
     int64_t group;                /* ... of `group` slivers (see fused_task) */
+    float *apre;                  /* b_per_task, one row block, several chunks: A packed once for
+                                     all K blocks ([K block][sliver][kc][8], see prepack_a_task) */
+    int64_t kcb, nsl_a;           /* ... its K block size and 6-row slivers */
 } gemm_run;
 
 static const float zeros16[NR];
@@ -500,6 +506,17 @@ static void pack_b_task(void *vr, int64_t t, int thread) {
     const int64_t s = t * SDC_GEMM_STRIP, j0 = r->jc + s * NR; /* a strip of slivers per task */
     const int n = (int)min64((int64_t)NR * SDC_GEMM_STRIP, r->jc + r->nc - j0);
     d->pack_b(d->ctx, j0, n, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
+}
+
+/* Packs one (K block, 6-row sliver) of A into the shared apre: block pc starts at
+ * pc * nsl_a * 8 floats, so each block has the layout a task's private A block would have. */
+static void prepack_a_task(void *vr, int64_t t, int thread) {
+    (void)thread;
+    const gemm_run *r = vr;
+    const sdc_gemm_desc *d = r->d;
+    const int64_t kb = t / r->nsl_a, sl = t % r->nsl_a;
+    const int64_t pc = kb * r->kcb, kc = min64(r->kcb, d->K - pc);
+    d->pack_a(d->ctx, sl * MR, (int)min64(MR, d->M - sl * MR), pc, kc, r->apre + (pc * r->nsl_a + sl * kc) * AW, r->isa);
 }
 
 /* One MR x NR tile of C at c (row stride ldc): rows [row, row+mr), columns [col, col+nr) of
@@ -602,7 +619,8 @@ static void fused_task(void *vr, int64_t t, int thread) {
     const int64_t s0 = jj * r.chunk, s1 = min64(nsl, s0 + r.chunk);
     if (mcur <= 0 || s0 >= s1) return;
     float *ablk = r0->ablk[thread];
-    float *bsl = d->pack_a ? ablk + (r.mc / MR) * r.kc * AW : ablk; /* r.kc holds the K block size here */
+    const bool own_a = d->pack_a && !r0->apre; /* packs its A block itself */
+    float *bsl = own_a ? ablk + (r.mc / MR) * r.kc * AW : ablk; /* r.kc holds the K block size here */
     const int64_t kcb = r.kc;
     r.jc = 0;
     r.nc = d->N;
@@ -618,7 +636,8 @@ static void fused_task(void *vr, int64_t t, int thread) {
         const int64_t g1 = min64(s1, g0 + G);
         for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
             r.kc = min64(kcb, d->K - r.pc);
-            if (d->pack_a)
+            if (r0->apre) ablk = r0->apre + r.pc * r0->nsl_a * AW;
+            else if (d->pack_a)
                 for (int64_t ir = 0; ir < mcur; ir += MR)
                     d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc,
                               ablk + (ir / MR) * r.kc * AW, r.isa);
@@ -695,9 +714,20 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     r->chunk = cdiv(nslmax, n_j);
     r->n_j = cdiv(nslmax, r->chunk); /* no empty chunks */
 
-    /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel. */
+    /* b_per_task with one row block split into several column chunks: every chunk would pack
+     * the same A, so A is packed once up front, in parallel, for all K blocks (CLIP's 154-row
+     * linears: each of 12 chunks repacked the whole A, more work than their weights). */
+    size_t apre_bytes = 0;
+    if (d->b_per_task && d->pack_a && r->n_i == 1 && r->n_j > 1) {
+        r->kcb = kcb;
+        r->nsl_a = cdiv(d->M, MR);
+        const double bytes = (double)r->nsl_a * (double)d->K * AW * sizeof(float);
+        if (bytes <= APRE_MAX_BYTES) apre_bytes = ((size_t)bytes + 63) & ~(size_t)63;
+    }
+    /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel, or
+     * the shared packed A. */
     const size_t bbytes = (size_t)(kcb * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
-    const size_t abytes = d->pack_a ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
+    const size_t abytes = d->pack_a && !apre_bytes ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
     /* b_per_task with several K blocks: the C stage, `group` slivers of mc rows (<= C_GROUP_BYTES,
      * at least a strip) */
     size_t sbytes = 0;
@@ -709,9 +739,11 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     const size_t ab_bytes = (abytes + bbytes + 63) & ~(size_t)63;
     sdc_status st = SDC_OK;
     for (int t = 0; t < T && t < SDC_CPU_MAX_THREADS; t++) {
-        size_t need = abytes + (t == 0 || d->b_per_task ? bbytes : 0) + 64 + (sbytes ? 64 + sbytes : 0);
+        const size_t pre = t == 0 ? apre_bytes : 0;
+        size_t need = pre + abytes + (t == 0 || d->b_per_task ? bbytes : 0) + 64 + (sbytes ? 64 + sbytes : 0);
         uint8_t *p = sdc_cpu_scratch(cpu, t, need);
         if (!p) { st = SDC_E_NOMEM; break; }
+        if (pre) r->apre = (float *)p, p += pre;
         if (sbytes) r->stage[t] = (float *)(p + ab_bytes + 64);
         if (d->b_per_task) {
             r->ablk[t] = (float *)p; /* A block, then this thread's B sliver */
@@ -724,6 +756,7 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     }
     if (st == SDC_OK && d->b_per_task) {
         r->kc = kcb;
+        if (r->apre) sdc_pool_for(cpu->pool, cdiv(d->K, kcb) * r->nsl_a, prepack_a_task, r);
         sdc_pool_for(cpu->pool, r->n_i * r->n_j, fused_task, r);
     } else if (st == SDC_OK) {
         for (r->jc = 0; r->jc < d->N; r->jc += ncmax) {

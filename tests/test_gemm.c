@@ -257,6 +257,9 @@ int main(void) {
      * 154-row linears), 3 K blocks with a short last one, a partial last row sliver */
     run_case(&r, SDC_TYPE_F16, 154, 200, 768, 771, 203, 1);
     run_case(&r, SDC_TYPE_Q8_0, 103, 130, 640, 640, 130, 0);
+    /* ... and with a packed A over APRE_MAX_BYTES (17 slivers x 15424 x 32 B > 8 MiB): each
+     * chunk packs A itself again */
+    run_case(&r, SDC_TYPE_Q8_0, 97, 130, 15424, 15424, 130, 1);
     run_case(&r, SDC_TYPE_Q8_0, 16, 4200, 64, 64, 4200, 1);   /* N > 4096, few rows: per-task W packing */
     run_case(&r, SDC_TYPE_Q4_1, 300, 4130, 64, 64, 4130, 0);  /* N > one 4096-wide shared panel */
     /* C over 4 MiB with 256 < K <= 384: one K block instead of two (see sdc_cpu_gemm) */

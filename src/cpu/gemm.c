@@ -21,7 +21,9 @@
  * With b_per_task (conv on large images, linear with <= 288 rows) there is no shared panel:
  * each task runs the K loop itself and packs the B slivers it needs into private scratch
  * right before use (4 slivers at a time); with <= 288 rows all rows form one block, so each
- * weight sliver is still dequantized exactly once per call.
+ * weight sliver is still dequantized exactly once per call. When that one row block is split
+ * into several column chunks, A is packed once up front for all K blocks into a shared
+ * buffer (<= APRE_MAX_BYTES, else per task as above) that every chunk reads.
  *
  * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2; up to
  * 384 as one block where C is large, see sdc_cpu_gemm),
@@ -56,7 +58,7 @@ enum {
     NC_MAX = 4096,
     C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
     APRE_MAX_BYTES = 8 << 20,   /* b_per_task: largest A packed once for all column chunks (288 rows
-                                   x K 5120 is 6.6 MiB) */
+                                   x K 5120 is 48 slivers x 5120 x 8 floats = 7.5 MiB) */
 };
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -695,11 +697,12 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
 
     /* Task grid: about 4 tasks per thread, the count a multiple of T; splitting rows is
      * preferred (columns only when there are too few row blocks, since every column chunk
-     * repacks its A block). Never changes results, only speed. */
+     * repacks its A block unless A is shared, see below). Never changes results, only speed. */
     const int64_t target = T > 1 ? (d->b_per_task ? 8 : 4) * T : 1;
     int64_t n_i = d->b_per_task && d->M <= MC_FUSED_MAX ? 1 : cdiv(d->M, MC_MAX), n_j = 1;
-    /* most column chunks: b_per_task with a packed A repacks A per chunk, so chunks are at least a
-     * strip of slivers; with A read in place a chunk can be a single sliver */
+    /* most column chunks: b_per_task with a packed A may repack A per chunk (when it is too big
+     * to share), so chunks are at least a strip of slivers; with A read in place a chunk can be
+     * a single sliver */
     const int64_t jmax = d->b_per_task && d->pack_a ? max64(1, nslmax / SDC_GEMM_STRIP) : nslmax;
     if (n_i < target) n_j = min64(jmax, cdiv(target, n_i));
     if (n_i * n_j < target && !(d->b_per_task && d->M <= MC_FUSED_MAX))

@@ -14,10 +14,12 @@
  * register tile (AVX2+FMA, chosen at run time from cpu->isa; a scalar twin otherwise).
  * linear: C = x . W^T; each 16-row sliver of W is dequantized to f32 once per call, a K
  * block (<= 256 values) at a time, into a shared panel (or, for <= 288 rows, by the task
- * that uses it); x is packed per task. conv2d: implicit GEMM Y[O, Ho*Wo] = W . im2col(x),
- * the im2col slivers built from x on the fly, the weights packed per task. Tasks over
- * (row block, column chunk) run on the pool. Scratch is bounded (<= ~4.5 MiB on thread 0,
- * <= ~400 KiB on the others, independent of the layer size) and comes from sdc_cpu_scratch.
+ * that uses it); x is packed per task (once per call, shared, when one row block is split
+ * into several column chunks). conv2d: implicit GEMM Y[O, Ho*Wo] = W . im2col(x), the
+ * im2col slivers built from x on the fly, the weights packed per task (or once, shared, as
+ * for x). Tasks over (row block, column chunk) run on the pool. Scratch is bounded (<= ~8.5
+ * MiB on thread 0, which holds the shared panel or the shared packed A, <= ~400 KiB on the
+ * others, independent of the layer size) and comes from sdc_cpu_scratch.
  *
  * Numerics and determinism: all arithmetic is fp32; weights are dequantized exactly as the
  * scalar reference (sdc_dequantize_row) does. Every output element is the chain

@@ -8,15 +8,20 @@
 
 #include "common.h"
 
-#define VOCAB_MAX_BYTES (64u << 20) /* the real file is 1.3 MB unpacked */
+#define VOCAB_MAX_BYTES (64u << 20) /* the real file is 3.2 MB unpacked */
+#define READ_CHUNK (64u << 10)      /* inflate this much at a time, then count lines */
 
 sdc_status sdc_merges_load(const char *path, sdc_merges *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     gzFile gz = gzopen(path, "rb");
     if (!gz) return sdc_fail(err, errlen, SDC_E_IO, "%s: cannot open vocabulary: %s", path, strerror(errno));
-    size_t cap = 1 << 20, len = 0;
+    /* Only the first SDC_CLIP_N_MERGES rules are used (OpenAI's file has 262144 lines, 3.2 MB
+     * unpacked; CLIP's rules end at line 48895, 0.6 MB in): reading stops once that many
+     * non-empty lines plus a possible header are in, which saves inflating the other 80%. */
+    size_t cap = 1 << 20, len = 0, scan = 0, line0 = 0;
+    int content = 0;
     char *buf = malloc(cap + 1);
-    for (;;) {
+    while (content <= SDC_CLIP_N_MERGES) {
         if (!buf) break;
         if (len == cap) {
             if (cap >= VOCAB_MAX_BYTES) {
@@ -29,7 +34,8 @@ sdc_status sdc_merges_load(const char *path, sdc_merges *out, char *err, size_t 
             buf = nb;
             cap *= 2;
         }
-        int r = gzread(gz, buf + len, (unsigned)(cap - len));
+        const size_t want = cap - len < READ_CHUNK ? cap - len : READ_CHUNK;
+        int r = gzread(gz, buf + len, (unsigned)want);
         if (r < 0) {
             free(buf);
             gzclose(gz);
@@ -37,6 +43,13 @@ sdc_status sdc_merges_load(const char *path, sdc_merges *out, char *err, size_t 
         }
         if (r == 0) break;
         len += (size_t)r;
+        for (; scan < len; scan++) /* count the complete lines with something on them */
+            if (buf[scan] == '\n') {
+                size_t l = scan - line0;
+                if (l && buf[scan - 1] == '\r') l--;
+                content += l > 0;
+                line0 = scan + 1;
+            }
     }
     gzclose(gz);
     if (!buf) return sdc_fail(err, errlen, SDC_E_NOMEM, "%s: out of memory", path);

@@ -32,6 +32,21 @@ int main(void) {
     CHECK(same);
     sdc_merges_free(&h);
 
+    /* CRLF line ends and blank lines between the rules, then lines CLIP does not use: reading
+     * stops after the rules it needs, so what follows (here a bad rule and a NUL byte) is
+     * never inflated or parsed */
+    f = fopen(path, "w");
+    fprintf(f, "#version: 0.2\r\n");
+    for (int i = 0; i < m.n; i++) fprintf(f, "%s%s\r\n", i % 1000 == 7 ? "\r\n\n" : "", m.rules[i]);
+    for (int i = 0; i < 20000; i++) fprintf(f, "not a rule at all\n");
+    fputc(0, f);
+    fclose(f);
+    CHECK_MSG(sdc_merges_load(path, &h, err, sizeof err) == SDC_OK, "%s", err);
+    same = h.n == m.n;
+    for (int i = 0; same && i < m.n; i++) same = strcmp(h.rules[i], m.rules[i]) == 0;
+    CHECK(same);
+    sdc_merges_free(&h);
+
     /* too short, and not merge rules */
     f = fopen(path, "w");
     fprintf(f, "#version: 0.2\na b\n");

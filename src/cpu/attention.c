@@ -175,29 +175,46 @@ SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int6
     }
 }
 
-/* first: no earlier key block, so Ot is still zero and its rescale is skipped (an exact no-op). */
+/* first: no earlier key block, so Ot is still zero and its rescale is skipped (an exact no-op).
+ * Two vectors of queries at a time (nq is a multiple of 8; a lone last vector runs alone): two
+ * independent exp/sum chains per key keep more of the out-of-order window busy. Each query's
+ * operations and their order are those of one vector at a time. */
+SDC_AVX2_INLINE void softmax_vecs_avx2(float *st, int64_t nk, int64_t r, const int NV, float *m, float *l,
+                                       float *ot, int64_t qcp, int64_t d, int first) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);
+    __m256 mx[2], muse[2], alpha[2], sum[2], mnew[2];
+    for (int u = 0; u < NV; u++) mx[u] = ninf;
+    for (int64_t j = 0; j < nk; j++)
+        for (int u = 0; u < NV; u++) mx[u] = _mm256_max_ps(mx[u], _mm256_load_ps(st + j * QB + r + 8 * u));
+    for (int u = 0; u < NV; u++) {
+        __m256 mold = _mm256_load_ps(m + r + 8 * u);
+        mnew[u] = _mm256_max_ps(mx[u], mold);
+        /* all masked so far: subtract 0 instead (p = 2^-inf = 0; alpha multiplies zeros) */
+        muse[u] = _mm256_andnot_ps(_mm256_cmp_ps(mnew[u], ninf, _CMP_EQ_OQ), mnew[u]);
+        alpha[u] = sdc_v_exp2(_mm256_sub_ps(mold, muse[u]));
+        sum[u] = _mm256_setzero_ps();
+    }
+    for (int64_t j = 0; j < nk; j++)
+        for (int u = 0; u < NV; u++) {
+            __m256 p = sdc_v_exp2(_mm256_sub_ps(_mm256_load_ps(st + j * QB + r + 8 * u), muse[u]));
+            _mm256_store_ps(st + j * QB + r + 8 * u, p);
+            sum[u] = _mm256_add_ps(sum[u], p);
+        }
+    for (int u = 0; u < NV; u++) {
+        const int64_t ru = r + 8 * u;
+        _mm256_store_ps(l + ru, _mm256_fmadd_ps(_mm256_load_ps(l + ru), alpha[u], sum[u]));
+        _mm256_store_ps(m + ru, mnew[u]);
+        if (!first && _mm256_movemask_ps(_mm256_cmp_ps(alpha[u], one, _CMP_NEQ_UQ)))
+            for (int64_t c = 0; c < d; c++)
+                _mm256_store_ps(ot + c * qcp + ru, _mm256_mul_ps(_mm256_load_ps(ot + c * qcp + ru), alpha[u]));
+    }
+}
+
 SDC_AVX2 static void softmax_block_avx2(float *st, int64_t nk, int64_t nq, float *m, float *l, float *ot,
                                         int64_t qcp, int64_t d, int first) {
-    const __m256 ninf = _mm256_set1_ps(-INFINITY), one = _mm256_set1_ps(1.0f);
-    for (int64_t r = 0; r < nq; r += 8) {
-        __m256 mx = ninf;
-        for (int64_t j = 0; j < nk; j++) mx = _mm256_max_ps(mx, _mm256_load_ps(st + j * QB + r));
-        __m256 mold = _mm256_load_ps(m + r);
-        __m256 mnew = _mm256_max_ps(mx, mold);
-        /* all masked so far: subtract 0 instead (p = 2^-inf = 0; alpha multiplies zeros) */
-        __m256 muse = _mm256_andnot_ps(_mm256_cmp_ps(mnew, ninf, _CMP_EQ_OQ), mnew);
-        __m256 alpha = sdc_v_exp2(_mm256_sub_ps(mold, muse)), sum = _mm256_setzero_ps();
-        for (int64_t j = 0; j < nk; j++) {
-            __m256 p = sdc_v_exp2(_mm256_sub_ps(_mm256_load_ps(st + j * QB + r), muse));
-            _mm256_store_ps(st + j * QB + r, p);
-            sum = _mm256_add_ps(sum, p);
-        }
-        _mm256_store_ps(l + r, _mm256_fmadd_ps(_mm256_load_ps(l + r), alpha, sum));
-        _mm256_store_ps(m + r, mnew);
-        if (!first && _mm256_movemask_ps(_mm256_cmp_ps(alpha, one, _CMP_NEQ_UQ)))
-            for (int64_t c = 0; c < d; c++)
-                _mm256_store_ps(ot + c * qcp + r, _mm256_mul_ps(_mm256_load_ps(ot + c * qcp + r), alpha));
-    }
+    int64_t r = 0;
+    for (; r + 16 <= nq; r += 16) softmax_vecs_avx2(st, nk, r, 2, m, l, ot, qcp, d, first);
+    if (r < nq) softmax_vecs_avx2(st, nk, r, 1, m, l, ot, qcp, d, first);
 }
 
 /* In-register 8x8 transpose: r[i][j] <- r[j][i]. */

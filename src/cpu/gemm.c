@@ -496,7 +496,6 @@ typedef struct gemm_run {
     int64_t group;                /* ... of `group` slivers (see fused_task) */
     float *apre;                  /* b_per_task, one row block, several chunks: A packed once for
                                      all K blocks ([K block][sliver][kc][8], see prepack_a_task) */
-    int64_t kcb, nsl_a;           /* ... its K block size and 6-row slivers */
 } gemm_run;
 
 static const float zeros16[NR];
@@ -510,15 +509,16 @@ static void pack_b_task(void *vr, int64_t t, int thread) {
     d->pack_b(d->ctx, j0, n, r->pc, r->kc, r->bpanel + s * r->kc * NR, r->isa);
 }
 
-/* Packs one (K block, 6-row sliver) of A into the shared apre: block pc starts at
- * pc * nsl_a * 8 floats, so each block has the layout a task's private A block would have. */
+/* Packs one (K block, 6-row sliver) of A into the shared apre (r->kc is the K block size, the
+ * one row block has r->mc rows): block pc starts at pc * (mc/6) * 8 floats, so each block has
+ * the layout a task's private A block would have. */
 static void prepack_a_task(void *vr, int64_t t, int thread) {
     (void)thread;
     const gemm_run *r = vr;
     const sdc_gemm_desc *d = r->d;
-    const int64_t kb = t / r->nsl_a, sl = t % r->nsl_a;
-    const int64_t pc = kb * r->kcb, kc = min64(r->kcb, d->K - pc);
-    d->pack_a(d->ctx, sl * MR, (int)min64(MR, d->M - sl * MR), pc, kc, r->apre + (pc * r->nsl_a + sl * kc) * AW, r->isa);
+    const int64_t nsl = r->mc / MR, kb = t / nsl, sl = t % nsl;
+    const int64_t pc = kb * r->kc, kc = min64(r->kc, d->K - pc);
+    d->pack_a(d->ctx, sl * MR, (int)min64(MR, d->M - sl * MR), pc, kc, r->apre + (pc * nsl + sl * kc) * AW, r->isa);
 }
 
 /* One MR x NR tile of C at c (row stride ldc): rows [row, row+mr), columns [col, col+nr) of
@@ -638,7 +638,7 @@ static void fused_task(void *vr, int64_t t, int thread) {
         const int64_t g1 = min64(s1, g0 + G);
         for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
             r.kc = min64(kcb, d->K - r.pc);
-            if (r0->apre) ablk = r0->apre + r.pc * r0->nsl_a * AW;
+            if (r0->apre) ablk = r0->apre + r.pc * (r.mc / MR) * AW;
             else if (d->pack_a)
                 for (int64_t ir = 0; ir < mcur; ir += MR)
                     d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), r.pc, r.kc,
@@ -722,9 +722,7 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
      * linears: each of 12 chunks repacked the whole A, more work than their weights). */
     size_t apre_bytes = 0;
     if (d->b_per_task && d->pack_a && r->n_i == 1 && r->n_j > 1) {
-        r->kcb = kcb;
-        r->nsl_a = cdiv(d->M, MR);
-        const double bytes = (double)r->nsl_a * (double)d->K * AW * sizeof(float);
+        const double bytes = (double)(r->mc / MR) * (double)d->K * AW * sizeof(float);
         if (bytes <= APRE_MAX_BYTES) apre_bytes = ((size_t)bytes + 63) & ~(size_t)63;
     }
     /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel, or
@@ -759,7 +757,7 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     }
     if (st == SDC_OK && d->b_per_task) {
         r->kc = kcb;
-        if (r->apre) sdc_pool_for(cpu->pool, cdiv(d->K, kcb) * r->nsl_a, prepack_a_task, r);
+        if (r->apre) sdc_pool_for(cpu->pool, cdiv(d->K, kcb) * (r->mc / MR), prepack_a_task, r);
         sdc_pool_for(cpu->pool, r->n_i * r->n_j, fused_task, r);
     } else if (st == SDC_OK) {
         for (r->jc = 0; r->jc < d->N; r->jc += ncmax) {

@@ -17,6 +17,8 @@
  * them 0), later K blocks reload C, so each element is one fma chain over k = 0..K-1 in
  * order: blocking, task split and thread count cannot change a bit, and the scalar twin
  * (fmaf, same order) gives identical results. Partial tiles run on a 6x16 stack tile.
+ * With AVX-512 (F, BW, VL), two adjacent whole slivers run together on a 6x32 kernel (12 zmm
+ * accumulators, 2 B loads and 6 broadcasts per k), same chains, same bits.
  *
  * With b_per_task (conv on large images, linear with <= 288 rows) there is no shared panel:
  * each task runs the K loop itself and packs the B slivers it needs into private scratch
@@ -481,6 +483,61 @@ AVX2_FN static void ukr_avx2_direct(int64_t kc, const float *const *arow, const 
     }
     UKR_STORE();
 }
+/* AVX-512: two adjacent 16-wide B slivers at once, a 6x32 tile in 12 zmm accumulators (row i,
+ * sliver h in acc[h][i]). Per k: 2 B loads, 6 A broadcasts, 12 FMAs, which keeps both 512-bit
+ * FMA ports busy with enough independent chains to cover their latency. Each C element is
+ * the same fma chain over k as in the 6x16 kernels and the scalar twin, so results are
+ * identical bit for bit. C of sliver h at c[h] (row stride ldc); A packed (ap) or in place
+ * (arow); bias bm[i] + bn[h][j] as in UKR_INIT. */
+#define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512bw,avx2,fma,f16c")))
+AVX512_FN static void ukr_avx512_pair(int64_t kc, const float *ap, const float *const *arow, const float *b0,
+                                      const float *b1, float *const c[2], int64_t ldc, int load, const float *bm,
+                                      const float *const bn[2]) {
+    __m512 a0[MR], a1[MR];
+    if (load) {
+        for (int i = 0; i < MR; i++) {
+            a0[i] = _mm512_loadu_ps(c[0] + i * ldc);
+            a1[i] = _mm512_loadu_ps(c[1] + i * ldc);
+        }
+    } else {
+        const __m512 n0 = _mm512_loadu_ps(bn[0]), n1 = _mm512_loadu_ps(bn[1]);
+        for (int i = 0; i < MR; i++) {
+            __builtin_prefetch(c[0] + i * ldc, 1, 3);
+            __builtin_prefetch(c[1] + i * ldc, 1, 3);
+            const __m512 m = _mm512_set1_ps(bm[i]);
+            a0[i] = _mm512_add_ps(m, n0);
+            a1[i] = _mm512_add_ps(m, n1);
+        }
+    }
+#define PAIR_FMA(I, SRC)                                          \
+    do {                                                          \
+        const __m512 a_ = _mm512_set1_ps(SRC);                    \
+        a0[I] = _mm512_fmadd_ps(a_, v0, a0[I]);                   \
+        a1[I] = _mm512_fmadd_ps(a_, v1, a1[I]);                   \
+    } while (0)
+    if (ap) {
+#pragma GCC unroll 1
+        for (int64_t k = 0; k < kc; k++) {
+            const __m512 v0 = _mm512_loadu_ps(b0 + k * NR), v1 = _mm512_loadu_ps(b1 + k * NR);
+            PAIR_FMA(0, ap[0]); PAIR_FMA(1, ap[1]); PAIR_FMA(2, ap[2]);
+            PAIR_FMA(3, ap[3]); PAIR_FMA(4, ap[4]); PAIR_FMA(5, ap[5]);
+            ap += AW;
+        }
+    } else {
+        const float *r0 = arow[0], *r1 = arow[1], *r2 = arow[2], *r3 = arow[3], *r4 = arow[4], *r5 = arow[5];
+#pragma GCC unroll 1
+        for (int64_t k = 0; k < kc; k++) {
+            const __m512 v0 = _mm512_loadu_ps(b0 + k * NR), v1 = _mm512_loadu_ps(b1 + k * NR);
+            PAIR_FMA(0, r0[k]); PAIR_FMA(1, r1[k]); PAIR_FMA(2, r2[k]);
+            PAIR_FMA(3, r3[k]); PAIR_FMA(4, r4[k]); PAIR_FMA(5, r5[k]);
+        }
+    }
+#undef PAIR_FMA
+    for (int i = 0; i < MR; i++) {
+        _mm512_storeu_ps(c[0] + i * ldc, a0[i]);
+        _mm512_storeu_ps(c[1] + i * ldc, a1[i]);
+    }
+}
 #endif
 
 /* ---------------------------------------------------------------- driver */
@@ -585,6 +642,33 @@ static void block_tile(const gemm_run *r, const float *ablk, int64_t i0, const f
     }
 }
 
+/* Two full tiles side by side (rows row..row+5, slivers at col and col+16, both whole) on the
+ * AVX-512 pair kernel; returns false (nothing done) where that kernel does not apply, and the
+ * caller runs the two tiles one at a time. b1 / c1: the second sliver's B and C. */
+static bool block_tile_pair(const gemm_run *r, const float *ablk, int64_t i0, const float *b0, const float *b1,
+                            int64_t row, int mr, int64_t col, float *c0, float *c1, int64_t ldc) {
+#ifdef SDC_GEMM_X86
+    const sdc_gemm_desc *d = r->d;
+    if (r->isa < SDC_ISA_AVX512 || mr < MR) return false;
+    const int load = r->pc > 0;
+    const float *bm = !load && d->bias_m ? d->bias_m + row : zeros16;
+    const float *bn[2] = {zeros16, zeros16};
+    if (!load && d->bias_n) { bn[0] = d->bias_n + col; bn[1] = d->bias_n + col + NR; }
+    float *const c[2] = {c0, c1};
+    if (d->pack_a) {
+        ukr_avx512_pair(r->kc, ablk + ((row - i0) / MR) * r->kc * AW, NULL, b0, b1, c, ldc, load, bm, bn);
+    } else {
+        const float *arow[MR];
+        for (int i = 0; i < MR; i++) arow[i] = d->a + (row + i) * d->lda + r->pc;
+        ukr_avx512_pair(r->kc, NULL, arow, b0, b1, c, ldc, load, bm, bn);
+    }
+    return true;
+#else
+    (void)r; (void)ablk; (void)i0; (void)b0; (void)b1; (void)row; (void)mr; (void)col; (void)c0; (void)c1; (void)ldc;
+    return false;
+#endif
+}
+
 static void compute_task(void *vr, int64_t t, int thread) {
     gemm_run *r = vr;
     const sdc_gemm_desc *d = r->d;
@@ -601,11 +685,17 @@ static void compute_task(void *vr, int64_t t, int thread) {
         const int64_t col = r->jc + s * NR;
         const int nr = (int)min64(NR, r->jc + r->nc - col);
         const float *b = r->bpanel + s * r->kc * NR;
+        /* two whole slivers: the AVX-512 pair kernel where it applies */
+        const bool pair = r->isa >= SDC_ISA_AVX512 && s + 1 < s1 && col + 2 * NR <= r->jc + r->nc;
         for (int64_t ir = 0; ir < mcur; ir += MR) {
             const int64_t row = i0 + ir;
             const int mr = (int)min64(MR, mcur - ir);
-            block_tile(r, ablk, i0, b, row, mr, col, nr, d->c + row * d->ldc + col, d->ldc);
+            float *c = d->c + row * d->ldc + col;
+            if (pair && block_tile_pair(r, ablk, i0, b, b + r->kc * NR, row, mr, col, c, c + NR, d->ldc)) continue;
+            block_tile(r, ablk, i0, b, row, mr, col, nr, c, d->ldc);
+            if (pair) block_tile(r, ablk, i0, b + r->kc * NR, row, mr, col + NR, NR, c + NR, d->ldc);
         }
+        if (pair) s++;
     }
 }
 
@@ -649,16 +739,23 @@ static void fused_task(void *vr, int64_t t, int thread) {
                 for (int64_t u = 0; u < ns; u++) {
                     const int64_t col = (s + u) * NR;
                     const int nr = (int)min64(NR, d->N - col);
+                    /* two whole slivers: the AVX-512 pair kernel where it applies */
+                    const int np = r.isa >= SDC_ISA_AVX512 && u + 1 < ns && col + 2 * NR <= d->N ? 2 : 1;
                     for (int64_t ir = 0; ir < mcur; ir += MR) {
                         const int64_t row = i0 + ir;
                         const int mr = (int)min64(MR, mcur - ir);
-                        if (stage)
-                            block_tile(&r, ablk, i0, bsl + u * r.kc * NR, row, mr, col, nr,
-                                       stage + ((s + u - g0) * mpad + ir) * NR, NR);
-                        else
-                            block_tile(&r, ablk, i0, bsl + u * r.kc * NR, row, mr, col, nr,
-                                       d->c + row * d->ldc + col, d->ldc);
+                        float *c[2];
+                        int64_t ldc = d->ldc;
+                        for (int h = 0; h < np; h++)
+                            c[h] = stage ? stage + ((s + u + h - g0) * mpad + ir) * NR : d->c + row * d->ldc + col + h * NR;
+                        if (stage) ldc = NR;
+                        const float *b = bsl + u * r.kc * NR;
+                        if (np == 2 && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c[0], c[1], ldc))
+                            continue;
+                        for (int h = 0; h < np; h++)
+                            block_tile(&r, ablk, i0, b + h * r.kc * NR, row, mr, col + h * NR, h ? NR : nr, c[h], ldc);
                     }
+                    u += np - 1;
                 }
             }
         }

@@ -2,7 +2,7 @@
  * GFLOP/s, and the fraction of this machine's fp32 FMA peak, measured here with an
  * FMA-throughput loop on all threads.
  *
- *   bench_ops [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2]
+ *   bench_ops [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512]
  *
  * Weights are random, stored as F16, Q8_0 or Q4_0 (conv: F16 and Q8_0). FLOPs count
  * 2*M*N*K (multiply and add), padding taps of a conv included; for a 3x3 conv that runs as
@@ -58,15 +58,26 @@ __attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters, float
     _mm256_storeu_ps(o, s);
     return o[0];
 }
+/* The same loop on 16-wide vectors: the peak the AVX-512 GEMM kernel is measured against. */
+__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters, float seed) {
+    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(seed + i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
 #endif
 
+static int g_peak_width = 8; /* floats per FMA in the peak loop: 16 when the GEMM runs AVX-512 */
 static double g_peak_best = 0; /* the fastest of the peak runs */
 typedef struct { long iters; float out; double cpu; } peak_arg;
 static void *peak_thread(void *v) {
     peak_arg *a = v;
     double c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
 #if defined(__x86_64__)
-    a->out = fma_loop_avx2(a->iters, 1.0f);
+    a->out = g_peak_width == 16 ? fma_loop_avx512(a->iters, 1.0f) : fma_loop_avx2(a->iters, 1.0f);
 #endif
     a->cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
@@ -86,10 +97,10 @@ static double measure_peak(int threads, double *per_core) {
         }
         for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
         double t = now_s() - t0;
-        best[r] = (double)threads * PEAK_ITERS * 12 * 8 * 2 / t / 1e9;
+        best[r] = (double)threads * PEAK_ITERS * 12 * g_peak_width * 2 / t / 1e9;
         double cs = 0;
         for (int i = 0; i < threads; i++) cs += args[i].cpu;
-        core[r] = (double)threads * PEAK_ITERS * 12 * 8 * 2 / cs / 1e9;
+        core[r] = (double)threads * PEAK_ITERS * 12 * g_peak_width * 2 / cs / 1e9;
     }
     *per_core = median(core, 5);
     for (int r = 0; r < 5; r++) if (best[r] > g_peak_best) g_peak_best = best[r];
@@ -132,9 +143,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             ++i;
-            max_isa = !strcmp(argv[i], "scalar") ? SDC_ISA_SCALAR : SDC_ISA_AVX2;
+            if (!strcmp(argv[i], "scalar")) max_isa = SDC_ISA_SCALAR;
+            else if (!strcmp(argv[i], "avx2")) max_isa = SDC_ISA_AVX2;
+            else if (!strcmp(argv[i], "avx512")) max_isa = SDC_ISA_AVX512;
+            else { fprintf(stderr, "%s: --isa takes scalar, avx2 or avx512\n", argv[0]); return 2; }
         } else {
-            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512]\n", argv[0]);
             return 2;
         }
     }
@@ -142,6 +156,7 @@ int main(int argc, char **argv) {
     sdc_cpu *cpu = sdc_cpu_new(threads, max_isa);
     if (!cpu) return 1;
     threads = cpu->n_threads;
+    if (cpu->isa >= SDC_ISA_AVX512) g_peak_width = 16;
     double peak_core;
     const double peak = measure_peak(threads, &peak_core);
     printf("threads %d, isa %s: measured fp32 FMA peak %.1f GFLOP/s wall (all threads), %.1f GFLOP/s per CPU-second\n"

@@ -117,6 +117,8 @@ static float *copy_out(const shape *s, const bufs *b) {
     return c;
 }
 
+static sdc_cpu *g_avx2; /* set where the SIMD cpu runs AVX-512: its AVX2 counterpart */
+
 static void test_shape(const shape *s, sdc_cpu *simd, sdc_cpu *scalar, int64_t ref_rows, int twin) {
     bufs b;
     make_bufs(s, &b, 1234 + (uint64_t)s->Nq * 7 + (uint64_t)s->d);
@@ -124,6 +126,16 @@ static void test_shape(const shape *s, sdc_cpu *simd, sdc_cpu *scalar, int64_t r
     CHECK(run(simd, s, &b) == SDC_OK);
     snprintf(lab, sizeof lab, "%s [%s]", s->name, sdc_isa_name(simd->isa));
     check_ref(s, &b, ref_rows, lab);
+    if (g_avx2) { /* the AVX-512 tiles run the AVX2 tiles' fma chains: same bits */
+        float *fast = copy_out(s, &b);
+        CHECK(run(g_avx2, s, &b) == SDC_OK);
+        snprintf(lab, sizeof lab, "%s avx512 vs avx2", s->name);
+        int same = memcmp(fast, b.out, (size_t)(s->B * s->Nq * b.ldo) * sizeof *fast) == 0;
+        CHECK_MSG(same, "%s: outputs differ", lab);
+        if (same) printf("%-40s bit-identical\n", lab);
+        memcpy(b.out, fast, (size_t)(s->B * s->Nq * b.ldo) * sizeof *fast);
+        free(fast);
+    }
     if (twin && simd->isa != SDC_ISA_SCALAR) {
         float *fast = copy_out(s, &b);
         CHECK(run(scalar, s, &b) == SDC_OK);
@@ -178,6 +190,7 @@ int main(void) {
     sdc_cpu *scalar = ops_cpu(0, SDC_ISA_SCALAR);
     printf("isa: %s, %d threads, full sizes: %d\n", sdc_isa_name(simd->isa), simd->n_threads, OPS_FULL);
     test_invalid(simd);
+    if (simd->isa > SDC_ISA_AVX2) g_avx2 = ops_cpu(0, SDC_ISA_AVX2);
 
     int64_t big = OPS_FULL ? 4096 : 512, mid = OPS_FULL ? 1024 : 256;
     /* SD 1.5 shapes (B = 2: a CFG batch), fp64 on sampled rows for the big ones. */
@@ -242,5 +255,6 @@ int main(void) {
 
     sdc_cpu_free(simd);
     sdc_cpu_free(scalar);
+    if (g_avx2) sdc_cpu_free(g_avx2);
     return check_done();
 }

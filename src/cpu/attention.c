@@ -36,7 +36,7 @@ typedef struct attn_ctx {
     int64_t ldq, ldk, ldv, ldo;
     float qscale;
     bool causal;
-    int avx2;
+    int avx2;               /* 0 scalar, 1 AVX2, 2 AVX2 with AVX-512 score and P.V tiles */
     int64_t qc, nqc;        /* rows per task, tasks per (b, h) */
     int64_t bk;             /* keys per block */
     size_t scratch_bytes;
@@ -172,6 +172,75 @@ SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int6
             switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
 #undef PV_CALL
         }
+    }
+}
+
+/* AVX-512: the same tiles with 16 queries per zmm (R <= 4 keys or head-dim columns x up to 48
+ * queries). Each element's fma chain over c (scores) or j (P.V) is the AVX2 tile's, so the two
+ * paths give the same bits. A last slice of 8 queries runs on the AVX2 tile. */
+#define SDC_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma,f16c")))
+#define SDC_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
+
+SDC_AVX512_INLINE void st_tile_avx512(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
+                                      float *st, const int R, const int NV) {
+    __m512 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) acc[r][u] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; c++) {
+        __m512 qv[3];
+        for (int u = 0; u < NV; u++) qv[u] = _mm512_loadu_ps(qt + c * qcp + 16 * u);
+        for (int r = 0; r < R; r++) {
+            __m512 kb = _mm512_set1_ps(kp[r * ldk + c]);
+            for (int u = 0; u < NV; u++) acc[r][u] = _mm512_fmadd_ps(kb, qv[u], acc[r][u]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) _mm512_storeu_ps(st + r * QB + 16 * u, acc[r][u]);
+}
+
+SDC_AVX512_INLINE void pv_tile_avx512(float *ot, int64_t qcp, const float *vp, int64_t ldv, const float *st,
+                                      int64_t nk, const int R, const int NV) {
+    __m512 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) acc[r][u] = _mm512_loadu_ps(ot + r * qcp + 16 * u);
+    for (int64_t j = 0; j < nk; j++) {
+        __m512 sv[3];
+        for (int u = 0; u < NV; u++) sv[u] = _mm512_loadu_ps(st + j * QB + 16 * u);
+        for (int r = 0; r < R; r++) {
+            __m512 vb = _mm512_set1_ps(vp[j * ldv + r]);
+            for (int u = 0; u < NV; u++) acc[r][u] = _mm512_fmadd_ps(vb, sv[u], acc[r][u]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int u = 0; u < NV; u++) _mm512_storeu_ps(ot + r * qcp + 16 * u, acc[r][u]);
+}
+
+/* nq is a multiple of 8 and at most QB = 48: 16-wide slices, then at most one 8-wide one. */
+SDC_AVX512 static void st_block_avx512(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
+                                       float *st, int64_t nk, int64_t nq) {
+    const int nv = (int)(nq / 16);
+    for (int64_t j = 0; j < nk; j += 4) {
+        int rr = (int)(nk - j < 4 ? nk - j : 4);
+#define ST_CALL(R_, NV_) st_tile_avx512(kp + j * ldk, ldk, d, qt, qcp, st + j * QB, R_, NV_)
+        if (nv > 0) switch (rr * 4 + nv) { TILE_CASES(ST_CALL); }
+#undef ST_CALL
+#define ST_CALL(R_, NV_) st_tile_avx2(kp + j * ldk, ldk, d, qt + 16 * nv, qcp, st + j * QB + 16 * nv, R_, NV_)
+        if (nq % 16) switch (rr * 4 + 1) { TILE_CASES(ST_CALL); }
+#undef ST_CALL
+    }
+}
+
+SDC_AVX512 static void pv_block_avx512(float *ot, int64_t qcp, const float *vp, int64_t ldv, int64_t d,
+                                       const float *st, int64_t nk, int64_t nq) {
+    const int nv = (int)(nq / 16);
+    for (int64_t c = 0; c < d; c += 4) {
+        int rr = (int)(d - c < 4 ? d - c : 4);
+#define PV_CALL(R_, NV_) pv_tile_avx512(ot + c * qcp, qcp, vp + c, ldv, st, nk, R_, NV_)
+        if (nv > 0) switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
+#undef PV_CALL
+#define PV_CALL(R_, NV_) pv_tile_avx2(ot + c * qcp + 16 * nv, qcp, vp + c, ldv, st + 16 * nv, nk, R_, NV_)
+        if (nq % 16) switch (rr * 4 + 1) { TILE_CASES(PV_CALL); }
+#undef PV_CALL
     }
 }
 
@@ -325,7 +394,8 @@ static void attn_task(void *vctx, int64_t task, int thread) {
             int64_t g0 = i0 + r0; /* global index of the sub-block's first query */
             if (c->causal && kb > g0 + nr - 1) continue;      /* fully masked: an exact no-op */
 #if SDC_HAVE_X86
-            if (c->avx2) st_block_avx2(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
+            if (c->avx2 > 1) st_block_avx512(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
+            else if (c->avx2) st_block_avx2(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
             else
 #endif
                 st_block_scalar(kblk, c->ldk, d, qt + r0, qcp, st, nkb, nq);
@@ -337,7 +407,8 @@ static void attn_task(void *vctx, int64_t task, int thread) {
 #if SDC_HAVE_X86
             if (c->avx2) {
                 softmax_block_avx2(st, nkb, nq, m + r0, l + r0, ot + r0, qcp, d, kb == 0);
-                pv_block_avx2(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
+                if (c->avx2 > 1) pv_block_avx512(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
+                else pv_block_avx2(ot + r0, qcp, vblk, c->ldv, d, st, nkb, nq);
                 continue;
             }
 #endif
@@ -385,7 +456,7 @@ sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int
     c.qscale = (float)((double)scale * 1.44269504088896340736); /* log2(e): softmax in base 2 */
     c.causal = causal;
 #if SDC_HAVE_X86
-    c.avx2 = cpu->isa >= SDC_ISA_AVX2;
+    c.avx2 = cpu->isa >= SDC_ISA_AVX512 ? 2 : cpu->isa >= SDC_ISA_AVX2; /* 2: AVX-512 score and P.V tiles */
 #endif
     /* Rows per task: up to QC_MAX (K and V are re-read once per task), split evenly, and
      * smaller when that would leave threads idle. The split does not change any result. */

@@ -649,7 +649,7 @@ static bool block_tile_pair(const gemm_run *r, const float *ablk, int64_t i0, co
                             int64_t row, int mr, int64_t col, float *c0, float *c1, int64_t ldc) {
 #ifdef SDC_GEMM_X86
     const sdc_gemm_desc *d = r->d;
-    if (r->isa < SDC_ISA_AVX512 || mr < MR) return false;
+    if (mr < MR) return false; /* callers pair slivers only when the CPU has AVX-512 */
     const int load = r->pc > 0;
     const float *bm = !load && d->bias_m ? d->bias_m + row : zeros16;
     const float *bn[2] = {zeros16, zeros16};
@@ -739,23 +739,21 @@ static void fused_task(void *vr, int64_t t, int thread) {
                 for (int64_t u = 0; u < ns; u++) {
                     const int64_t col = (s + u) * NR;
                     const int nr = (int)min64(NR, d->N - col);
+                    const float *b = bsl + u * r.kc * NR;
                     /* two whole slivers: the AVX-512 pair kernel where it applies */
-                    const int np = r.isa >= SDC_ISA_AVX512 && u + 1 < ns && col + 2 * NR <= d->N ? 2 : 1;
+                    const bool pair = r.isa >= SDC_ISA_AVX512 && u + 1 < ns && col + 2 * NR <= d->N;
                     for (int64_t ir = 0; ir < mcur; ir += MR) {
                         const int64_t row = i0 + ir;
                         const int mr = (int)min64(MR, mcur - ir);
-                        float *c[2];
-                        int64_t ldc = d->ldc;
-                        for (int h = 0; h < np; h++)
-                            c[h] = stage ? stage + ((s + u + h - g0) * mpad + ir) * NR : d->c + row * d->ldc + col + h * NR;
-                        if (stage) ldc = NR;
-                        const float *b = bsl + u * r.kc * NR;
-                        if (np == 2 && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c[0], c[1], ldc))
-                            continue;
-                        for (int h = 0; h < np; h++)
-                            block_tile(&r, ablk, i0, b + h * r.kc * NR, row, mr, col + h * NR, h ? NR : nr, c[h], ldc);
+                        /* the next sliver's C: the next stage block, or the next 16 columns */
+                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : d->c + row * d->ldc + col;
+                        float *c1 = stage ? c + mpad * NR : c + NR;
+                        const int64_t ldc = stage ? NR : d->ldc;
+                        if (pair && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c, c1, ldc)) continue;
+                        block_tile(&r, ablk, i0, b, row, mr, col, nr, c, ldc);
+                        if (pair) block_tile(&r, ablk, i0, b + r.kc * NR, row, mr, col + NR, NR, c1, ldc);
                     }
-                    u += np - 1;
+                    if (pair) u++;
                 }
             }
         }

@@ -137,10 +137,12 @@ int main(int argc, char **argv) {
     int threads = 2, reps = 7;
     const char *filter = NULL;
     sdc_isa max_isa = SDC_ISA_AVX512;
+    int int8 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+        else if (!strcmp(argv[i], "--int8")) int8 = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             ++i;
             if (!strcmp(argv[i], "scalar")) max_isa = SDC_ISA_SCALAR;
@@ -148,7 +150,9 @@ int main(int argc, char **argv) {
             else if (!strcmp(argv[i], "avx512")) max_isa = SDC_ISA_AVX512;
             else { fprintf(stderr, "%s: --isa takes scalar, avx2 or avx512\n", argv[0]); return 2; }
         } else {
-            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512] [--int8]\n"
+                    "  --int8: linears on Q8_0/Q4_0 weights also run the int8 VNNI path, alternating with fp32\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -156,6 +160,10 @@ int main(int argc, char **argv) {
     sdc_cpu *cpu = sdc_cpu_new(threads, max_isa);
     if (!cpu) return 1;
     threads = cpu->n_threads;
+    if (int8 && !cpu->vnni) {
+        fprintf(stderr, "%s: --int8 needs AVX-512 VNNI, which this CPU (or --isa) lacks\n", argv[0]);
+        return 2;
+    }
     if (cpu->isa >= SDC_ISA_AVX512) g_peak_width = 16;
     double peak_core;
     const double peak = measure_peak(threads, &peak_core);
@@ -219,29 +227,43 @@ int main(int argc, char **argv) {
                 w = make_weights(t, N, K, &seed);
             }
             const int nrep = reps / oc->reps_div > 0 ? reps / oc->reps_div : 1;
-            double times[64], ctimes[64];
+            /* with --int8, eligible linears alternate fp32 and int8 runs (mode 0, 1) */
+            const int nmodes = int8 && !oc->conv && t != SDC_TYPE_F16 ? 2 : 1;
+            double times[2][64], ctimes[2][64];
             int n = 0;
             for (int r = -1; r < nrep && n < 64; r++) {
-                double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
-                double t0 = now_s();
-                sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, Bn, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
-                                         : sdc_cpu_linear(cpu, M, N, K, x, K, t, w, bias, y, N);
-                double dt = now_s() - t0, dc = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-                if (st != SDC_OK) {
-                    fprintf(stderr, "%s: %s\n", label, sdc_status_name(st));
-                    return 1;
+                for (int mode = 0; mode < nmodes; mode++) {
+                    cpu->int8 = mode;
+                    double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+                    double t0 = now_s();
+                    sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, Bn, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
+                                             : sdc_cpu_linear(cpu, M, N, K, x, K, t, w, bias, y, N);
+                    double dt = now_s() - t0, dc = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+                    if (st != SDC_OK) {
+                        fprintf(stderr, "%s: %s\n", label, sdc_status_name(st));
+                        return 1;
+                    }
+                    if (r >= 0) { times[mode][n] = dt; ctimes[mode][n] = dc; } /* run -1 warms scratch and caches */
                 }
-                if (r >= 0) { times[n] = dt; ctimes[n++] = dc; } /* run -1 warms scratch and caches */
+                if (r >= 0) n++;
             }
-            double tmin = times[0];
-            for (int i = 1; i < n; i++) if (times[i] < tmin) tmin = times[i];
-            const double med = median(times, n), cmed = median(ctimes, n);
-            const double gf = flops / med / 1e9, cgf = flops / cmed / 1e9;
-            const int wg = oc->conv ? sdc_winograd_choose(cpu->winograd, Bn, C, H, W, C, 3, 3, 1, 1) : 0;
-            printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%  %s\n", oc->name, sdc_type_name(t),
-                   med * 1e3, gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
-                   100.0 * flops / tmin / 1e9 / g_peak_best,
-                   !oc->conv ? "gemm" : wg == 4 ? "winograd 4x4" : wg == 2 ? "winograd 2x2" : "direct");
+            cpu->int8 = 0;
+            double ratio[64]; /* per pair, before median() sorts the times */
+            for (int i = 0; i < n; i++) ratio[i] = nmodes == 2 ? times[0][i] / times[1][i] : 1.0;
+            for (int mode = 0; mode < nmodes; mode++) {
+                double tmin = times[mode][0];
+                for (int i = 1; i < n; i++) if (times[mode][i] < tmin) tmin = times[mode][i];
+                const double med = median(times[mode], n), cmed = median(ctimes[mode], n);
+                const double gf = flops / med / 1e9, cgf = flops / cmed / 1e9;
+                const int wg = oc->conv ? sdc_winograd_choose(cpu->winograd, Bn, C, H, W, C, 3, 3, 1, 1) : 0;
+                printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%  %s\n", oc->name, sdc_type_name(t),
+                       med * 1e3, gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
+                       100.0 * flops / tmin / 1e9 / g_peak_best,
+                       mode ? "int8 vnni" : !oc->conv ? "gemm" : wg == 4 ? "winograd 4x4" : wg == 2 ? "winograd 2x2" : "direct");
+                if (mode)
+                    printf("%-30s %-5s   int8 speed-up, median of %d pairs: %.2fx\n", oc->name, sdc_type_name(t), n,
+                           median(ratio, n));
+            }
             fflush(stdout);
             free(x); free(y); free(bias); free(w);
         }

@@ -1,2 +1,3 @@
 sdc_test(test_gemm)
 sdc_test(test_conv2d)
+sdc_test(test_qgemm)

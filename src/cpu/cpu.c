@@ -33,6 +33,16 @@ sdc_isa sdc_cpu_detect_isa(void) {
 #endif
 }
 
+int sdc_cpu_detect_vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (sdc_cpu_detect_isa() != SDC_ISA_AVX512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c >> 11) & 1;
+#else
+    return 0;
+#endif
+}
+
 const char *sdc_isa_name(sdc_isa isa) {
     switch (isa) {
     case SDC_ISA_SCALAR: return "scalar";
@@ -60,6 +70,7 @@ sdc_cpu *sdc_cpu_new(int n_threads, sdc_isa max_isa) {
         if (want < isa) isa = want;
     }
     c->isa = isa;
+    c->vnni = isa == SDC_ISA_AVX512 && sdc_cpu_detect_vnni();
     const char *wg = getenv("SDC_WINOGRAD");
     c->winograd = !wg || !*wg ? 1 : !strcmp(wg, "0") ? 0 : !strcmp(wg, "2") ? 2 : !strcmp(wg, "4") ? 4 : 1;
     return c;

@@ -22,6 +22,8 @@ typedef enum sdc_isa {
 
 /* Highest ISA this CPU and OS support (CPUID + XGETBV). */
 sdc_isa sdc_cpu_detect_isa(void);
+/* AVX-512 VNNI (vpdpbusd) usable: CPUID leaf 7 ECX bit 11 on top of AVX-512. */
+int sdc_cpu_detect_vnni(void);
 const char *sdc_isa_name(sdc_isa isa);
 
 #define SDC_CPU_MAX_THREADS SDC_MAX_THREADS /* sdc.h: the most threads a run may ask for */
@@ -37,6 +39,10 @@ typedef struct sdc_cpu {
     int winograd;  /* 3x3 stride-1 convolutions by Winograd where eligible (gemm.h): 1 automatic
                       F(4x4) or F(2x2) (default), 0 off, 2 or 4 only that variant; the
                       environment's SDC_WINOGRAD=0|2|4 sets it */
+    int vnni;      /* AVX-512 VNNI present and isa == AVX512 (the int8 linear's SIMD kernel) */
+    int int8;      /* linear on Q8_0/Q4_0/Q4_1 weights with int8 activations (qgemm.c): 0 off
+                      (default: fp32), 1 where the VNNI kernel runs (else fp32), 2 always (the
+                      scalar twin without VNNI; tests) */
     size_t winograd_u_bytes, winograd_chunk_bytes; /* 0: the defaults (winograd.c); tests make
                       them small to cover blocks of output channels and chunks of tile rows */
 } sdc_cpu;

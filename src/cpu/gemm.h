@@ -49,6 +49,20 @@
 sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
                           sdc_type wt, const void *w, const float *bias, float *y, int64_t ldy);
 
+/* The int8 linear (qgemm.c): taken by sdc_cpu_linear instead of the fp32 GEMM when
+ * sdc_cpu_linear_int8_eligible(cpu, wt): wt is Q8_0, Q4_0 or Q4_1 and cpu->int8 is 2, or 1 on
+ * a CPU with AVX-512 VNNI. x is quantized to int8 per row and 32-value block (d = amax/127,
+ * round to nearest) and each block's dot product with the weight codes is exact in int32, so
+ * the only error against the fp32 path is the activations' rounding: per output at most
+ * sum over blocks b of (d_b / 2) * sum_k |w_k| (plus fp32 accumulation). Outputs are
+ * bit-identical between the VNNI kernel and its scalar twin and for any thread count.
+ * Scratch: the shared workspace, N*K*1.25 + M*(K + K/4) bytes. Arguments as checked by
+ * sdc_cpu_linear (row_bytes from sdc_gemm_check_weight). */
+bool sdc_cpu_linear_int8_eligible(const sdc_cpu *cpu, sdc_type wt);
+sdc_status sdc_cpu_linear_int8(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                               sdc_type wt, const void *w, size_t row_bytes, const float *bias, float *y,
+                               int64_t ldy);
+
 /* NCHW convolution (cross-correlation, as PyTorch's Conv2d).
  * x: f32 [B,C,H,W]; w: [O,C,kh,kw] of type wt (each output channel a row of C*kh*kw values);
  * bias: f32 [O] or NULL; y: f32 [B,O,Ho,Wo] with Ho = (H + 2*pad - kh)/stride + 1 and

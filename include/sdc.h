@@ -173,6 +173,11 @@ typedef struct sdc_txt2img_params {
                                      fault in again from the page cache), so the process holds
                                      about one layer of weights, not a network; false keeps
                                      them mapped for the whole run */
+    bool int8_linear;             /* opt-in fast path: linear layers on Q8_0/Q4_0/Q4_1 weights
+                                     take int8 activations (quantized per 32 values) and AVX-512
+                                     VNNI int32 dot products; changes the image slightly (see
+                                     BENCHMARKS.md). Without VNNI it logs a warning and runs fp32.
+                                     Default false: everything in fp32 */
     int n_threads;                /* <= 0: every core (at most SDC_MAX_THREADS); else 1..SDC_MAX_THREADS */
     float eta;                    /* NAN: the sampler's default */
     bool schedule_from_file;      /* sigmas from the file's alphas_cumprod (stable-diffusion.cpp

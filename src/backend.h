@@ -95,5 +95,8 @@ struct sdc_backend {
 /* The CPU backend: n_threads <= 0 uses every core; arena_bytes is the activation arena's
  * reserved size (address space; pages are touched only when used). */
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen);
+/* Turns the CPU backend's int8 linear (Q8_0/Q4_0/Q4_1 weights, src/cpu/qgemm.c) on or off.
+ * Returns false, leaving the fp32 path, when on is asked of a CPU without AVX-512 VNNI. */
+bool sdc_backend_cpu_set_int8(sdc_backend *be, bool on);
 
 #endif

@@ -389,6 +389,12 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
         st = SDC_E_NOMEM;
         goto done;
     }
+    if (p->int8_linear) {
+        if (sdc_backend_cpu_set_int8(be, true))
+            plog(p, SDC_LOG_INFO, "int8 linear: Q8_0/Q4_0/Q4_1 linear layers with int8 activations (AVX-512 VNNI)");
+        else
+            plog(p, SDC_LOG_WARN, "int8 linear: this CPU has no AVX-512 VNNI; every layer runs in fp32");
+    }
 
     /* ---- text */
     double t0 = now();

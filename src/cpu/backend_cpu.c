@@ -279,6 +279,12 @@ static const sdc_backend_ops CPU_OPS = {
     .pad = cpu_pad,
 };
 
+bool sdc_backend_cpu_set_int8(sdc_backend *be, bool on) {
+    sdc_cpu *c = CB(be)->cpu;
+    c->int8 = on && c->vnni ? 1 : 0;
+    return !on || c->vnni;
+}
+
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen) {
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) {

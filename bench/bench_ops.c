@@ -137,12 +137,13 @@ int main(int argc, char **argv) {
     int threads = 2, reps = 7;
     const char *filter = NULL;
     sdc_isa max_isa = SDC_ISA_AVX512;
-    int int8 = 0;
+    int int8 = 0, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--int8")) int8 = 1;
+        else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             ++i;
             if (!strcmp(argv[i], "scalar")) max_isa = SDC_ISA_SCALAR;
@@ -150,8 +151,9 @@ int main(int argc, char **argv) {
             else if (!strcmp(argv[i], "avx512")) max_isa = SDC_ISA_AVX512;
             else { fprintf(stderr, "%s: --isa takes scalar, avx2 or avx512\n", argv[0]); return 2; }
         } else {
-            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512] [--int8]\n"
-                    "  --int8: linears on Q8_0/Q4_0 weights also run the int8 VNNI path, alternating with fp32\n",
+            fprintf(stderr, "usage: %s [-t threads] [--reps N] [--filter substring] [--isa scalar|avx2|avx512] [--int8] [--bf16]\n"
+                    "  --int8: linears on Q8_0/Q4_0 weights also run the int8 VNNI path, alternating with fp32\n"
+                    "  --bf16: every op also runs the bf16 AMX path, alternating with fp32\n",
                     argv[0]);
             return 2;
         }
@@ -162,6 +164,10 @@ int main(int argc, char **argv) {
     threads = cpu->n_threads;
     if (int8 && !cpu->vnni) {
         fprintf(stderr, "%s: --int8 needs AVX-512 VNNI, which this CPU (or --isa) lacks\n", argv[0]);
+        return 2;
+    }
+    if (bf16 && !sdc_cpu_detect_amx()) {
+        fprintf(stderr, "%s: --bf16 needs AMX-BF16, which this CPU (or the OS) does not offer\n", argv[0]);
         return 2;
     }
     if (cpu->isa >= SDC_ISA_AVX512) g_peak_width = 16;
@@ -227,13 +233,18 @@ int main(int argc, char **argv) {
                 w = make_weights(t, N, K, &seed);
             }
             const int nrep = reps / oc->reps_div > 0 ? reps / oc->reps_div : 1;
-            /* with --int8, eligible linears alternate fp32 and int8 runs (mode 0, 1) */
-            const int nmodes = int8 && !oc->conv && t != SDC_TYPE_F16 ? 2 : 1;
-            double times[2][64], ctimes[2][64];
+            /* fp32, then with --int8 (eligible linears) and --bf16 the other paths, alternating */
+            enum { M_FP32, M_INT8, M_BF16 };
+            int modes[3], nmodes = 0;
+            modes[nmodes++] = M_FP32;
+            if (int8 && !oc->conv && t != SDC_TYPE_F16) modes[nmodes++] = M_INT8;
+            if (bf16) modes[nmodes++] = M_BF16;
+            double times[3][64], ctimes[3][64];
             int n = 0;
             for (int r = -1; r < nrep && n < 64; r++) {
                 for (int mode = 0; mode < nmodes; mode++) {
-                    cpu->int8 = mode;
+                    cpu->int8 = modes[mode] == M_INT8;
+                    cpu->bf16 = modes[mode] == M_BF16;
                     double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
                     double t0 = now_s();
                     sdc_status st = oc->conv ? sdc_cpu_conv2d(cpu, Bn, C, H, W, x, C, 3, 3, 1, 1, t, w, bias, y)
@@ -247,9 +258,10 @@ int main(int argc, char **argv) {
                 }
                 if (r >= 0) n++;
             }
-            cpu->int8 = 0;
-            double ratio[64]; /* per pair, before median() sorts the times */
-            for (int i = 0; i < n; i++) ratio[i] = nmodes == 2 ? times[0][i] / times[1][i] : 1.0;
+            cpu->int8 = cpu->bf16 = 0;
+            double ratio[3][64]; /* per pair, before median() sorts the times */
+            for (int mode = 1; mode < nmodes; mode++)
+                for (int i = 0; i < n; i++) ratio[mode][i] = times[0][i] / times[mode][i];
             for (int mode = 0; mode < nmodes; mode++) {
                 double tmin = times[mode][0];
                 for (int i = 1; i < n; i++) if (times[mode][i] < tmin) tmin = times[mode][i];
@@ -259,10 +271,11 @@ int main(int argc, char **argv) {
                 printf("%-30s %-5s %9.2f %8.1f %6.1f%% %8.1f %6.1f%% %8.1f %6.1f%%  %s\n", oc->name, sdc_type_name(t),
                        med * 1e3, gf, 100.0 * gf / peak, cgf, 100.0 * cgf / peak_core, flops / tmin / 1e9,
                        100.0 * flops / tmin / 1e9 / g_peak_best,
-                       mode ? "int8 vnni" : !oc->conv ? "gemm" : wg == 4 ? "winograd 4x4" : wg == 2 ? "winograd 2x2" : "direct");
+                       modes[mode] == M_INT8 ? "int8 vnni" : modes[mode] == M_BF16 ? "bf16 amx" : !oc->conv ? "gemm"
+                       : wg == 4 ? "winograd 4x4" : wg == 2 ? "winograd 2x2" : "direct");
                 if (mode)
-                    printf("%-30s %-5s   int8 speed-up, median of %d pairs: %.2fx\n", oc->name, sdc_type_name(t), n,
-                           median(ratio, n));
+                    printf("%-30s %-5s   %s speed-up over fp32, median of %d pairs: %.2fx\n", oc->name,
+                           sdc_type_name(t), modes[mode] == M_INT8 ? "int8" : "bf16", n, median(ratio[mode], n));
             }
             fflush(stdout);
             free(x); free(y); free(bias); free(w);

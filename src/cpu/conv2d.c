@@ -270,6 +270,10 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
     const int64_t K = C * kh * kw;
     sdc_status st = sdc_gemm_check_weight(wt, K, &cc.row_bytes);
     if (st != SDC_OK) return st;
+    if (sdc_cpu_bf16_active(cpu)) {
+        st = sdc_cpu_conv2d_bf16(cpu, B, C, H, W, x, O, kh, kw, stride, pad, wt, w, cc.row_bytes, bias, y);
+        if (st != SDC_E_UNSUPPORTED) return st;
+    }
     const int wg = sdc_winograd_choose(cpu->winograd, B, C, H, W, O, kh, kw, stride, pad);
     if (wg) return sdc_cpu_conv3x3_winograd(cpu, wg, B, C, H, W, x, O, wt, w, cc.row_bytes, bias, y);
     sdc_gemm_desc d = {

@@ -24,6 +24,8 @@ typedef enum sdc_isa {
 sdc_isa sdc_cpu_detect_isa(void);
 /* AVX-512 VNNI (vpdpbusd) usable: CPUID leaf 7 ECX bit 11 on top of AVX-512. */
 int sdc_cpu_detect_vnni(void);
+/* AMX-TILE + AMX-BF16 + AVX512-BF16 present and granted by the OS (asked once per process). */
+int sdc_cpu_detect_amx(void);
 const char *sdc_isa_name(sdc_isa isa);
 
 #define SDC_CPU_MAX_THREADS SDC_MAX_THREADS /* sdc.h: the most threads a run may ask for */
@@ -43,6 +45,8 @@ typedef struct sdc_cpu {
     int int8;      /* linear on Q8_0/Q4_0/Q4_1 weights with int8 activations (qgemm.c): 0 off
                       (default: fp32), 1 where the VNNI kernel runs (else fp32), 2 always (the
                       scalar twin without VNNI; tests) */
+    int bf16;      /* linear and conv2d on AMX tiles with bf16 operands (amx.c): 0 off (default:
+                      fp32), 1 where AMX-BF16 is usable (else fp32) */
     size_t winograd_u_bytes, winograd_chunk_bytes; /* 0: the defaults (winograd.c); tests make
                       them small to cover blocks of output channels and chunks of tile rows */
 } sdc_cpu;

@@ -63,6 +63,21 @@ sdc_status sdc_cpu_linear_int8(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, co
                                sdc_type wt, const void *w, size_t row_bytes, const float *bias, float *y,
                                int64_t ldy);
 
+/* The bf16 path (amx.c): sdc_cpu_linear and sdc_cpu_conv2d run on AMX tiles instead when
+ * sdc_cpu_bf16_active(cpu) (cpu->bf16 set, the AVX-512 ISA, AMX usable), for any weight
+ * type; the int8 linear, when also enabled and eligible, takes precedence. Operands are
+ * rounded to bf16 and the products summed in fp32: per output at most
+ * sum_k |a_k b_k| (2^-8 + 2^-18 + K 2^-24) off the exact result. Deterministic for any
+ * thread count. Scratch: per thread (MB + NB) x 512 x 2 bytes (<= 512 KiB). Arguments as
+ * checked by the callers; returns SDC_E_UNSUPPORTED where the build has no AMX code. */
+bool sdc_cpu_bf16_active(const sdc_cpu *cpu);
+sdc_status sdc_cpu_linear_bf16(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                               sdc_type wt, const void *w, size_t row_bytes, const float *bias, float *y,
+                               int64_t ldy);
+sdc_status sdc_cpu_conv2d_bf16(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t W, const float *x,
+                               int64_t O, int kh, int kw, int stride, int pad, sdc_type wt, const void *w,
+                               size_t row_bytes, const float *bias, float *y);
+
 /* NCHW convolution (cross-correlation, as PyTorch's Conv2d).
  * x: f32 [B,C,H,W]; w: [O,C,kh,kw] of type wt (each output channel a row of C*kh*kw values);
  * bias: f32 [O] or NULL; y: f32 [B,O,Ho,Wo] with Ho = (H + 2*pad - kh)/stride + 1 and

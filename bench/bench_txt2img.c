@@ -38,7 +38,7 @@ static int usage(const char *msg) {
     if (msg) fprintf(stderr, "bench_txt2img: %s\n", msg);
     fprintf(stderr, "usage: bench_txt2img -m MODEL [-W 512] [-H 512] [--steps 2] [-t THREADS] [--sampler NAME]\n"
                     "                     [-p PROMPT] [--vocab FILE] [--json FILE] [--label NAME] [--keep-weights-mapped]\n"
-                    "                     [--int8-linear]\n");
+                    "                     [--int8-linear] [--bf16]\n");
     return 2;
 }
 
@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--label")) label = v;
         else if (!strcmp(a, "--keep-weights-mapped")) { p.stream_weights = false; continue; }
         else if (!strcmp(a, "--int8-linear")) { p.int8_linear = true; continue; }
+        else if (!strcmp(a, "--bf16")) { p.bf16 = true; continue; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(NULL), 0;
         else return usage("unknown option");
         if (!ok) return 2;
@@ -130,9 +131,9 @@ int main(int argc, char **argv) {
     const char *name = label ? label : model;
     const int threads = p.n_threads > 0 ? p.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 
-    printf("| %s %dx%d, %d steps %s, %d threads%s%s | seconds | peak RSS MiB |\n|---|---:|---:|\n", name, p.width,
+    printf("| %s %dx%d, %d steps %s, %d threads%s%s%s | seconds | peak RSS MiB |\n|---|---:|---:|\n", name, p.width,
            p.height, p.steps, p.sampler, threads, p.stream_weights ? "" : ", weights kept mapped",
-           p.int8_linear ? ", int8 linear" : "");
+           p.int8_linear ? ", int8 linear" : "", p.bf16 ? ", bf16" : "");
     printf("| load (open + check) | %.3f | |\n", load_s);
     printf("| text encoding | %.3f | %.0f |\n", tm.text_s, tm.rss_text_mib);
     for (int i = 0; i < tm.n_steps; i++) printf("| step %d | %.3f | |\n", i + 1, steps[i]);
@@ -154,10 +155,10 @@ int main(int argc, char **argv) {
         fputs(",\"sampler\":", f);
         json_str(f, p.sampler);
         fprintf(f,
-                ",\"width\":%d,\"height\":%d,\"steps\":%d,\"threads\":%d,\"stream_weights\":%s,\"int8_linear\":%s,"
+                ",\"width\":%d,\"height\":%d,\"steps\":%d,\"threads\":%d,\"stream_weights\":%s,\"int8_linear\":%s,\"bf16\":%s,"
                 "\"load_s\":%.4f,\"text_s\":%.4f,\"step_s\":[",
                 p.width, p.height, p.steps, threads, p.stream_weights ? "true" : "false",
-                p.int8_linear ? "true" : "false", load_s, tm.text_s);
+                p.int8_linear ? "true" : "false", p.bf16 ? "true" : "false", load_s, tm.text_s);
         for (int i = 0; i < tm.n_steps; i++) fprintf(f, "%s%.4f", i ? "," : "", steps[i]);
         fprintf(f,
                 "],\"step_median_s\":%.4f,\"sample_s\":%.4f,\"decode_s\":%.4f,\"total_s\":%.4f,\"cpu_s\":%.3f,"

@@ -98,5 +98,7 @@ sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, s
 /* Turns the CPU backend's int8 linear (Q8_0/Q4_0/Q4_1 weights, src/cpu/qgemm.c) on or off.
  * Returns false, leaving the fp32 path, when on is asked of a CPU without AVX-512 VNNI. */
 bool sdc_backend_cpu_set_int8(sdc_backend *be, bool on);
+/* Likewise for the bf16 AMX path (src/cpu/amx.c): false, leaving fp32, where AMX is unusable. */
+bool sdc_backend_cpu_set_bf16(sdc_backend *be, bool on);
 
 #endif

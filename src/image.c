@@ -235,7 +235,9 @@ size_t sdc_infotext(const sdc_txt2img_params *p, int64_t seed, const char *model
             /* A1111: "Eta DDIM" for DDIM (opts.eta_ddim), "Eta" for the k-diffusion samplers */
             param(&b, &first, sk == SDC_SAMPLER_DDIM ? "Eta DDIM" : "Eta", v);
         }
-        if (p->int8_linear) param(&b, &first, "Int8 linear", "True"); /* sdc's own key: the image differs */
+        /* sdc's own keys for the fast paths: the image differs */
+        if (p->int8_linear) param(&b, &first, "Int8 linear", "True");
+        if (p->bf16) param(&b, &first, "BF16", "True");
         snprintf(v, sizeof v, "sdc %s", sdc_version());
         param(&b, &first, "Version", v);
     }

@@ -395,6 +395,13 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
         else
             plog(p, SDC_LOG_WARN, "int8 linear: this CPU has no AVX-512 VNNI; every layer runs in fp32");
     }
+    if (p->bf16) {
+        if (sdc_backend_cpu_set_bf16(be, true))
+            plog(p, SDC_LOG_INFO, "bf16: linear and convolution layers on AMX tiles (bf16 operands, fp32 sums)%s",
+                 p->int8_linear ? "; int8 linears where eligible" : "");
+        else
+            plog(p, SDC_LOG_WARN, "bf16: AMX-BF16 is not usable on this CPU; those layers run in fp32");
+    }
 
     /* ---- text */
     double t0 = now();

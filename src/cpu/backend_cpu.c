@@ -285,6 +285,13 @@ bool sdc_backend_cpu_set_int8(sdc_backend *be, bool on) {
     return !on || c->vnni;
 }
 
+bool sdc_backend_cpu_set_bf16(sdc_backend *be, bool on) {
+    sdc_cpu *c = CB(be)->cpu;
+    const bool ok = c->isa == SDC_ISA_AVX512 && sdc_cpu_detect_amx();
+    c->bf16 = on && ok;
+    return !on || ok;
+}
+
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen) {
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) {

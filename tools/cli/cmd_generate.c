@@ -79,6 +79,9 @@ void cmd_generate_help(FILE *f) {
             "      --int8-linear            faster, slightly different image: linear layers on Q8_0/Q4_0/Q4_1\n"
             "                               weights use int8 activations and AVX-512 VNNI (fp32 elsewhere, and\n"
             "                               everywhere on CPUs without VNNI) (default: all fp32)\n"
+            "      --bf16                   faster, slightly different image: linear and convolution layers with\n"
+            "                               bf16 operands and fp32 sums on Intel AMX (fp32 where AMX is absent)\n"
+            "                               (default: all fp32)\n"
             "      --schedule-from-file     sigmas from the model file's alphas_cumprod (stable-diffusion.cpp parity)\n"
             "                               instead of the computed schedule (default: computed)\n"
             "      --vocab FILE             CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz or merges.txt) when the\n"
@@ -176,6 +179,7 @@ static int parse_args(int argc, char **argv, int first, gen_opts *o) {
         else if (IS("--vae-tiling", "--vae-tiling") && !val) o->p.vae_tiling = true;
         else if (IS("--keep-weights-mapped", "--keep-weights-mapped") && !val) o->p.stream_weights = false;
         else if (IS("--int8-linear", "--int8-linear") && !val) o->p.int8_linear = true;
+        else if (IS("--bf16", "--bf16") && !val) o->p.bf16 = true;
         else if (IS("--schedule-from-file", "--schedule-from-file") && !val) o->p.schedule_from_file = true;
         else if (IS("--disable-image-metadata", "--disable-image-metadata") && !val) o->no_metadata = true;
         else if (IS("-v", "--verbose") && !val) o->verbose = true;

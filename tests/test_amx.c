@@ -4,6 +4,8 @@
  *   - against fp64 over the exact operands, within the bf16 bound gemm.h states;
  *   - 1 vs 2 vs 3 threads bit for bit; odd shapes (K not a multiple of 32, K over one chunk,
  *     M and N over one task, widths below 16, stride 2, 1x1), several weight types;
+ *   - attention (non-causal) against fp64 within a bound built from the bf16 score error, and
+ *     causal attention left on the fp32 path;
  *   - with bf16 asked for where AMX cannot run (scalar ISA), the fp32 path's bits.
  * Without AMX only the last point runs (and the test says so). */
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "check.h"
 #include "cpu/cpu.h"
+#include "cpu/attention.h"
 #include "cpu/gemm.h"
 #include "half.h"
 #include "quant.h"
@@ -159,6 +162,106 @@ static void conv_case(tu_rng *r, sdc_type t, int64_t B, int64_t C, int64_t H, in
     free(rx); free(rbf); free(sab); free(babs);
 }
 
+
+/* Attention: q, k, v as column slices of one fused [B, N, 3*H*d] buffer (Nq = Nk = N) or
+ * separate tensors. Bound per output: the scores (natural-log units) are off by at most
+ * delta = scale * sum_c |q_c k_c| * (2^-8 + 2^-18 + d 2^-24) each, so every normalised
+ * weight by a factor within e^(+-2 delta); P and V are rounded to bf16 and the sum is fp32:
+ * |err| <= (e^(2 delta_max) (1 + 2^-7) - 1) * sum_j w_j |v_j| + 1e-6 * max|v|.
+ * And tighter, against fp64 over the rounded operands (Q * scale * log2(e) as the kernel forms
+ * it, K, V): only P's rounding (2^-9 per weight) and fp32 sums remain, so
+ * |err| <= 2^-8 * sum_j w'_j |v'_j| + 1e-6 * max|v|. */
+static void attn_case(tu_rng *r, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d, int fused) {
+    const int64_t hd = H * d, ld = fused ? 3 * hd : hd;
+    float *qkv = NULL, *q, *k, *v;
+    if (fused) {
+        qkv = malloc((size_t)(B * Nq * ld) * sizeof(float));
+        for (int64_t i = 0; i < B * Nq * ld; i++) qkv[i] = (float)tu_rng_normal(r);
+        q = qkv, k = qkv + hd, v = qkv + 2 * hd;
+    } else {
+        q = malloc((size_t)(B * Nq * hd) * sizeof(float));
+        k = malloc((size_t)(B * Nk * hd) * sizeof(float));
+        v = malloc((size_t)(B * Nk * hd) * sizeof(float));
+        for (int64_t i = 0; i < B * Nq * hd; i++) q[i] = (float)tu_rng_normal(r);
+        for (int64_t i = 0; i < B * Nk * hd; i++) k[i] = (float)tu_rng_normal(r), v[i] = (float)tu_rng_normal(r);
+    }
+    const int64_t ldq = ld, ldk = ld, ldv = ld;
+    const float scale = 1.0f / sqrtf((float)d);
+    const size_t ob = (size_t)(B * Nq * hd) * sizeof(float);
+    float *o1 = malloc(ob), *o2 = malloc(ob), *o3 = malloc(ob);
+    CHECK(sdc_cpu_attention(c1, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, o1, hd, scale, false) == SDC_OK);
+    CHECK(sdc_cpu_attention(c2, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, o2, hd, scale, false) == SDC_OK);
+    CHECK(sdc_cpu_attention(c3, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, o3, hd, scale, false) == SDC_OK);
+    char label[96];
+    snprintf(label, sizeof label, "attention B=%lld H=%lld %lldx%lld d=%lld%s", (long long)B, (long long)H,
+             (long long)Nq, (long long)Nk, (long long)d, fused ? " fused qkv" : "");
+    CHECK_MSG(!memcmp(o1, o2, ob) && !memcmp(o1, o3, ob), "%s: 1/2/3 threads differ", label);
+    int64_t bad = 0, bad_b = 0;
+    double worst = 0, worst_b = 0, max_err = 0;
+    const float qs = (float)((double)scale * 1.44269504088896340736);
+    double *s = malloc((size_t)Nk * sizeof(double)), *dl = malloc((size_t)Nk * sizeof(double));
+    double *sb = malloc((size_t)Nk * sizeof(double));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < Nq; i++) {
+                const float *qi = q + (b * Nq + i) * ldq + h * d;
+                double mx = -INFINITY, dmax = 0, mxb = -INFINITY;
+                for (int64_t j = 0; j < Nk; j++) {
+                    const float *kj = k + (b * Nk + j) * ldk + h * d;
+                    double acc = 0, aabs = 0, accb = 0;
+                    for (int64_t c = 0; c < d; c++) {
+                        acc += (double)qi[c] * kj[c], aabs += fabs((double)qi[c] * kj[c]);
+                        accb += (double)bf16_round(qi[c] * qs) * bf16_round(kj[c]);
+                    }
+                    sb[j] = accb;
+                    if (sb[j] > mxb) mxb = sb[j];
+                    s[j] = acc * scale;
+                    dl[j] = scale * aabs * (1.0 / 256 + 1.0 / (1 << 18) + d * U24) * 1.01;
+                    if (s[j] > mx) mx = s[j];
+                    if (dl[j] > dmax) dmax = dl[j];
+                }
+                double sum = 0, sumb = 0;
+                for (int64_t j = 0; j < Nk; j++) s[j] = exp(s[j] - mx), sum += s[j];
+                for (int64_t j = 0; j < Nk; j++) sb[j] = exp2(sb[j] - mxb), sumb += sb[j];
+                const double fac = exp(2 * dmax) * (1 + 1.0 / 128) - 1;
+                for (int64_t c = 0; c < d; c++) {
+                    double ref = 0, wv = 0, vmax = 0, refb = 0, wvb = 0;
+                    for (int64_t j = 0; j < Nk; j++) {
+                        const float vf = v[(b * Nk + j) * ldv + h * d + c];
+                        const double vv = vf, vb = bf16_round(vf);
+                        ref += s[j] / sum * vv;
+                        wv += s[j] / sum * fabs(vv);
+                        refb += sb[j] / sumb * vb;
+                        wvb += sb[j] / sumb * fabs(vb);
+                        if (fabs(vv) > vmax) vmax = fabs(vv);
+                    }
+                    const double tol = fac * wv + 1e-6 * vmax, tol_b = wvb / 256 + 1e-6 * vmax;
+                    const double got = o1[(b * Nq + i) * hd + h * d + c];
+                    const double err = fabs(got - ref), err_b = fabs(got - refb);
+                    if (!(err <= tol)) bad++;
+                    if (!(err_b <= tol_b)) bad_b++;
+                    if (err_b / tol_b > worst_b) worst_b = err_b / tol_b;
+                    if (err > max_err) max_err = err;
+                    if (tol > 0 && err / tol > worst) worst = err / tol;
+                }
+            }
+    printf("%-44s max_err %.3g, err/bound %.3f, against bf16 operands err/bound %.3f%s\n", label, max_err, worst,
+           worst_b, bad || bad_b ? " FAIL" : "");
+    CHECK_MSG(bad == 0, "%s: %lld outputs beyond the bf16 attention bound", label, (long long)bad);
+    CHECK_MSG(bad_b == 0, "%s: %lld outputs off the bf16-operand reference", label, (long long)bad_b);
+    /* causal attention keeps the fp32 path: same bits as a context without bf16 */
+    if (Nq == Nk && B == 1) {
+        sdc_cpu *plain = sdc_cpu_new(2, SDC_ISA_AVX512);
+        CHECK(sdc_cpu_attention(plain, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, o2, hd, scale, true) == SDC_OK);
+        CHECK(sdc_cpu_attention(c2, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, o3, hd, scale, true) == SDC_OK);
+        CHECK_MSG(!memcmp(o2, o3, ob), "%s: causal attention left the fp32 path", label);
+        sdc_cpu_free(plain);
+    }
+    free(s); free(dl); free(sb); free(o1); free(o2); free(o3);
+    if (fused) free(qkv);
+    else free(q), free(k), free(v);
+}
+
 /* bf16 = 1 where AMX cannot run (the scalar ISA): the fp32 path, bit for bit. */
 static void test_fallback(tu_rng *r) {
     sdc_cpu *off = sdc_cpu_new(1, SDC_ISA_SCALAR), *on = sdc_cpu_new(1, SDC_ISA_SCALAR);
@@ -205,6 +308,11 @@ int main(void) {
     conv_case(&r, SDC_TYPE_F16, 2, 8, 17, 19, 16, 3, 2, 1);      /* stride 2 */
     conv_case(&r, SDC_TYPE_Q8_0, 1, 64, 16, 16, 48, 1, 1, 0);    /* 1x1 */
     conv_case(&r, SDC_TYPE_F32, 1, 64, 20, 20, 300, 3, 1, 1);    /* K = 576 over a chunk, O over a task */
+    attn_case(&r, 1, 2, 50, 77, 40, 0);    /* cross-attention shape: one padded key block */
+    attn_case(&r, 2, 3, 130, 130, 64, 1);  /* fused q/k/v, key blocks 128 + 2, a query chunk + 2 */
+    attn_case(&r, 1, 1, 33, 300, 160, 0);
+    attn_case(&r, 1, 1, 40, 40, 512, 1);   /* the VAE's single head */
+    attn_case(&r, 1, 2, 17, 9, 80, 0);
     printf("worst: %.3f of the fp32 bound against bf16 operands, %.3f of the bf16 bound against exact ones\n",
            worst_tight, worst_loose);
     sdc_cpu_free(c1); sdc_cpu_free(c2); sdc_cpu_free(c3);

@@ -21,9 +21,11 @@
  *           (masked row loads for stride 1 within one output row, gathers otherwise), the
  *           batch folded into the columns.
  * Linux hands out AMX state on request (arch_prctl ARCH_REQ_XCOMP_PERM), done once. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "attention.h"
 #include "gemm.h"
 
 #if defined(__x86_64__) && defined(__linux__)
@@ -388,6 +390,200 @@ static sdc_status amx_gemm_run(sdc_cpu *cpu, amx_gemm *g) {
     sdc_pool_for(cpu->pool, g->n_mt * g->n_nt, amx_task, g);
     return SDC_OK;
 }
+
+/* ---- attention ------------------------------------------------------------------------------
+ * Flash style, as attention.c, with both products on tiles: per (batch, head) K and V are
+ * packed once into the workspace as B operands (K: [keys/16][dp/2][16][2], pairs over the head
+ * dimension, one column per key; V: [keys/32][dv/16][16 key pairs][16][2]); a task takes QA
+ * queries of one head (Q scaled by scale*log2(e), then rounded, as an A operand) and walks the
+ * keys in blocks of up to BKA: S = Q.K^T per 16 queries into fp32, the online softmax in base 2
+ * (fp32: running max, sum, O rescale), P rounded to bf16 as an A operand, O += P.V on tiles.
+ * dp = d rounded up to 32, dv = d rounded up to 16; padded keys score -inf. */
+enum { QA = 128, BKA = 128 };
+
+typedef struct attn_amx {
+    sdc_cpu *cpu;
+    int64_t B, H, Nq, Nk, d, dp, dv, nkp;
+    const float *q, *k, *v;
+    float *out;
+    int64_t ldq, ldk, ldv, ldo;
+    float qscale;
+    uint16_t *kp, *vp; /* per (b, h): nkp * dp and nkp * dv values */
+    int64_t nqc;
+} attn_amx;
+
+/* 2^x for x <= 0 (and -inf): 2^f by e^(f ln 2) Taylor (degree 7) for f in [-1/2, 1/2], then
+ * scaled by 2^n with vscalefps (underflows to 0). */
+static AMX_FN inline __m512 exp2_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, n), _mm512_set1_ps(0.693147180559945309f));
+    __m512 p = _mm512_set1_ps(1.98412698412698412698e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.38888888888888888889e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.33333333333333333333e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16666666666666666667e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66666666666666666667e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* one (b, h, 32-key step): two K slivers and the V step */
+static AMX_FN void attn_pack_task(void *vc, int64_t t, int thread) {
+    (void)thread;
+    const attn_amx *a = vc;
+    const int64_t nst = a->nkp / 32, bh = t / nst, j0 = (t % nst) * 32;
+    const int64_t b = bh / a->H, h = bh % a->H, dp = a->dp, dv = a->dv;
+    const float *kb = a->k + b * a->Nk * a->ldk + h * a->d, *vb = a->v + b * a->Nk * a->ldv + h * a->d;
+    uint16_t rows[16 * 1024] __attribute__((aligned(64))); /* 16 key rows of dp <= 1024 */
+    const __m512i vidx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)(dp / 2)));
+    for (int sl = 0; sl < 2; sl++) {
+        for (int j = 0; j < 16; j++) {
+            const int64_t key = j0 + 16 * sl + j;
+            uint16_t *row = rows + j * dp;
+            if (key >= a->Nk) { memset(row, 0, (size_t)dp * 2); continue; }
+            for (int64_t x = 0; x < dp; x += 32) bf16x32(kb + key * a->ldk + x, (int)(a->d - x), row + x);
+        }
+        uint16_t *dst = a->kp + bh * a->nkp * dp + ((j0 / 16) + sl) * dp * 16;
+        const int *r32 = (const int *)(const void *)rows;
+        for (int64_t pr = 0; pr < dp / 2; pr++)
+            _mm512_store_si512((void *)(dst + pr * 32), _mm512_i32gather_epi32(vidx, r32 + pr, 4));
+    }
+    const __m512i perm = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    uint16_t *vdst = a->vp + bh * a->nkp * dv + (j0 / 32) * dv * 32;
+    for (int64_t ct = 0; ct < dv / 16; ct++) {
+        const int64_t x0 = ct * 16, nx = a->d - x0 < 16 ? a->d - x0 : 16;
+        const __mmask16 m = (__mmask16)((1u << nx) - 1);
+        for (int pr = 0; pr < 16; pr++) {
+            const int64_t key = j0 + 2 * pr;
+            const __m512 e = key < a->Nk ? _mm512_maskz_loadu_ps(m, vb + key * a->ldv + x0) : _mm512_setzero_ps();
+            const __m512 o = key + 1 < a->Nk ? _mm512_maskz_loadu_ps(m, vb + (key + 1) * a->ldv + x0) : _mm512_setzero_ps();
+            const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(o, e);
+            _mm512_store_si512((void *)(vdst + ct * 512 + pr * 32), _mm512_permutexvar_epi16(perm, bf));
+        }
+    }
+}
+
+static AMX_FN void attn_task_amx(void *vc, int64_t t, int thread) {
+    const attn_amx *a = vc;
+    const int64_t bh = t / a->nqc, i0 = (t % a->nqc) * QA, b = bh / a->H, h = bh % a->H;
+    const int64_t nq = a->Nq - i0 < QA ? a->Nq - i0 : QA, nqp = (nq + 15) / 16 * 16;
+    const int64_t dp = a->dp, dv = a->dv, nks = dp / 32;
+    uint8_t *s = sdc_cpu_scratch(a->cpu, thread, 0); /* sized by the caller */
+    uint16_t *qa = (uint16_t *)(void *)s;                          /* [QA/16][nks][16][32] */
+    float *o = (float *)(void *)(s + (size_t)QA * dp * 2);         /* [QA][dv] */
+    float *sc = o + QA * dv;                                       /* [16][BKA] */
+    uint16_t *pa = (uint16_t *)(void *)(sc + 16 * BKA);            /* [BKA/32][16][32] */
+    float *tmp = (float *)(void *)(pa + 16 * BKA);                 /* [16][64] */
+    float m[QA], l[QA];
+    const float *qb = a->q + (b * a->Nq + i0) * a->ldq + h * a->d;
+    float qrow[1024] __attribute__((aligned(64)));
+    for (int64_t r = 0; r < nqp; r++) {
+        uint16_t *d0 = qa + (r / 16) * nks * 512 + (r % 16) * 32;
+        if (r < nq) {
+            for (int64_t x = 0; x < a->d; x++) qrow[x] = qb[r * a->ldq + x] * a->qscale;
+        }
+        for (int64_t ks = 0; ks < nks; ks++) {
+            if (r < nq) bf16x32(qrow + ks * 32, (int)(a->d - ks * 32), d0 + ks * 512);
+            else memset(d0 + ks * 512, 0, 64);
+        }
+        m[r] = -INFINITY;
+        l[r] = 0;
+    }
+    memset(o, 0, (size_t)(QA * dv) * sizeof(float));
+    const uint16_t *kp = a->kp + bh * a->nkp * dp, *vp = a->vp + bh * a->nkp * dv;
+    tiles_on();
+    for (int64_t kb = 0; kb < a->Nk; kb += BKA) {
+        const int64_t nk = a->Nk - kb < BKA ? a->Nk - kb : BKA, nkp = (nk + 31) / 32 * 32;
+        for (int64_t rb = 0; rb < nqp / 16; rb++) {
+            const uint16_t *qt = qa + rb * nks * 512;
+            /* S[16][nkp] = Q_rb . K_blk^T, four 16-key tiles at a time */
+            for (int64_t c0 = 0; c0 < nkp / 16; c0 += 4) {
+                const int nt = nkp / 16 - c0 < 4 ? (int)(nkp / 16 - c0) : 4;
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+                const uint16_t *k0 = kp + (kb / 16 + c0) * dp * 16;
+                for (int64_t ks = 0; ks < nks; ks++) {
+                    _tile_loadd(4, qt + ks * 512, 64);
+                    _tile_loadd(6, k0 + ks * 512, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (nt > 1) { _tile_loadd(7, k0 + dp * 16 + ks * 512, 64); _tile_dpbf16ps(1, 4, 7); }
+                    if (nt > 2) { _tile_loadd(6, k0 + 2 * dp * 16 + ks * 512, 64); _tile_dpbf16ps(2, 4, 6); }
+                    if (nt > 3) { _tile_loadd(7, k0 + 3 * dp * 16 + ks * 512, 64); _tile_dpbf16ps(3, 4, 7); }
+                }
+                float *sp = sc + c0 * 16;
+                _tile_stored(0, sp, BKA * 4);
+                if (nt > 1) _tile_stored(1, sp + 16, BKA * 4);
+                if (nt > 2) _tile_stored(2, sp + 32, BKA * 4);
+                if (nt > 3) _tile_stored(3, sp + 48, BKA * 4);
+            }
+            /* online softmax over the block, rows of this 16-query block */
+            const __mmask16 tail = nk % 16 ? (__mmask16)((1u << (nk % 16)) - 1) : 0xFFFF;
+            for (int i = 0; i < 16; i++) {
+                float *srow = sc + i * BKA;
+                const int64_t r = rb * 16 + i;
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (int64_t j = 0; j < nkp; j += 16) {
+                    const __mmask16 mk = j + 16 <= nk ? 0xFFFF : j < nk ? tail : 0;
+                    mx = _mm512_mask_max_ps(mx, mk, mx, _mm512_loadu_ps(srow + j));
+                }
+                const float bmax = _mm512_reduce_max_ps(mx);
+                const float mnew = bmax > m[r] ? bmax : m[r];
+                const float alpha = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - mnew);
+                const __m512 vm = _mm512_set1_ps(mnew);
+                __m512 sum = _mm512_setzero_ps();
+                uint16_t *prow = pa + i * 32;
+                for (int64_t j = 0; j < nkp; j += 32) {
+                    const __mmask16 m0 = j + 16 <= nk ? 0xFFFF : j < nk ? tail : 0;
+                    const __mmask16 m1 = j + 32 <= nk ? 0xFFFF : j + 16 < nk ? tail : 0;
+                    const __m512 p0 = _mm512_maskz_mov_ps(m0, exp2_512(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vm)));
+                    const __m512 p1 = _mm512_maskz_mov_ps(m1, exp2_512(_mm512_sub_ps(_mm512_loadu_ps(srow + j + 16), vm)));
+                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+                    _mm512_store_si512((void *)(prow + (j / 32) * 512), (__m512i)_mm512_cvtne2ps_pbh(p1, p0));
+                }
+                l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
+                m[r] = mnew;
+                if (alpha != 1.0f) {
+                    float *orow = o + r * dv;
+                    const __m512 va = _mm512_set1_ps(alpha);
+                    for (int64_t x = 0; x < dv; x += 16) _mm512_store_ps(orow + x, _mm512_mul_ps(_mm512_load_ps(orow + x), va));
+                }
+            }
+            /* O_rb += P . V_blk, four 16-wide column tiles at a time */
+            for (int64_t c0 = 0; c0 < dv / 16; c0 += 4) {
+                const int nt = dv / 16 - c0 < 4 ? (int)(dv / 16 - c0) : 4;
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+                for (int64_t ks = 0; ks < nkp / 32; ks++) {
+                    const uint16_t *vk = vp + ((kb / 32) + ks) * dv * 32 + c0 * 512;
+                    _tile_loadd(4, pa + ks * 512, 64);
+                    _tile_loadd(6, vk, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (nt > 1) { _tile_loadd(7, vk + 512, 64); _tile_dpbf16ps(1, 4, 7); }
+                    if (nt > 2) { _tile_loadd(6, vk + 1024, 64); _tile_dpbf16ps(2, 4, 6); }
+                    if (nt > 3) { _tile_loadd(7, vk + 1536, 64); _tile_dpbf16ps(3, 4, 7); }
+                }
+                _tile_stored(0, tmp, 256);
+                if (nt > 1) _tile_stored(1, tmp + 16, 256);
+                if (nt > 2) _tile_stored(2, tmp + 32, 256);
+                if (nt > 3) _tile_stored(3, tmp + 48, 256);
+                for (int i = 0; i < 16; i++) {
+                    float *orow = o + (rb * 16 + i) * dv + c0 * 16;
+                    for (int c = 0; c < nt; c++)
+                        _mm512_store_ps(orow + c * 16, _mm512_add_ps(_mm512_load_ps(orow + c * 16),
+                                                                     _mm512_load_ps(tmp + i * 64 + c * 16)));
+                }
+            }
+        }
+    }
+    _tile_release();
+    float *ob = a->out + (b * a->Nq + i0) * a->ldo + h * a->d;
+    for (int64_t r = 0; r < nq; r++) {
+        const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        for (int64_t x = 0; x < a->d; x++) ob[r * a->ldo + x] = o[r * dv + x] * inv;
+    }
+}
 #endif
 
 bool sdc_cpu_bf16_active(const sdc_cpu *cpu) {
@@ -434,6 +630,36 @@ sdc_status sdc_cpu_conv2d_bf16(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, in
 #else
     (void)cpu, (void)B, (void)C, (void)H, (void)W, (void)x, (void)O, (void)kh, (void)kw, (void)stride, (void)pad,
         (void)wt, (void)w, (void)row_bytes, (void)bias, (void)y;
+    return SDC_E_UNSUPPORTED;
+#endif
+}
+
+sdc_status sdc_cpu_attention_bf16(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d,
+                                  const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v,
+                                  int64_t ldv, float *out, int64_t ldo, float scale) {
+#if AMX_OK
+    if (d > 1024 || Nk < 1 || Nq < 1 || B < 1 || H < 1) return SDC_E_UNSUPPORTED;
+    attn_amx a = {
+        .cpu = cpu, .B = B, .H = H, .Nq = Nq, .Nk = Nk, .d = d, .dp = (d + 31) / 32 * 32, .dv = (d + 15) / 16 * 16,
+        .nkp = (Nk + 31) / 32 * 32, .q = q, .k = k, .v = v, .out = out, .ldq = ldq, .ldk = ldk, .ldv = ldv,
+        .ldo = ldo, .qscale = (float)((double)scale * 1.44269504088896340736),
+    };
+    const uint64_t kv = (uint64_t)(B * H) * (uint64_t)a.nkp * (uint64_t)(a.dp + a.dv) * 2;
+    if (kv > (uint64_t)SIZE_MAX / 2) return SDC_E_NOMEM;
+    uint8_t *ws = sdc_cpu_workspace(cpu, (size_t)kv + 64);
+    if (!ws) return SDC_E_NOMEM;
+    a.kp = (uint16_t *)(void *)ws;
+    a.vp = a.kp + (size_t)(B * H) * (size_t)a.nkp * (size_t)a.dp;
+    a.nqc = cdiv(Nq, QA);
+    const size_t need = (size_t)QA * a.dp * 2 + (size_t)QA * a.dv * 4 + 16 * BKA * 4 + 16 * BKA * 2 + 16 * 64 * 4 + 64;
+    for (int t = 0; t < cpu->n_threads; t++)
+        if (!sdc_cpu_scratch(cpu, t, need)) return SDC_E_NOMEM;
+    sdc_pool_for(cpu->pool, B * H * (a.nkp / 32), attn_pack_task, &a);
+    sdc_pool_for(cpu->pool, B * H * a.nqc, attn_task_amx, &a);
+    return SDC_OK;
+#else
+    (void)cpu, (void)B, (void)H, (void)Nq, (void)Nk, (void)d, (void)q, (void)ldq, (void)k, (void)ldk, (void)v,
+        (void)ldv, (void)out, (void)ldo, (void)scale;
     return SDC_E_UNSUPPORTED;
 #endif
 }

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "gemm.h" /* sdc_cpu_bf16_active */
 #include "vmath.h"
 
 #define BK_MAX SDC_ATTN_BLOCK_K_MAX
@@ -446,6 +447,10 @@ sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int
         return SDC_OK;
     }
 
+    if (!causal && sdc_cpu_bf16_active(cpu)) {
+        sdc_status st = sdc_cpu_attention_bf16(cpu, B, H, Nq, Nk, d, q, ldq, k, ldk, v, ldv, out, ldo, scale);
+        if (st != SDC_E_UNSUPPORTED) return st;
+    }
     attn_ctx c;
     memset(&c, 0, sizeof c);
     atomic_init(&c.failed, 0);

@@ -37,4 +37,13 @@ sdc_status sdc_cpu_attention(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int
                              const float *v, int64_t ldv, float *out, int64_t ldo,
                              float scale, bool causal);
 
+/* The bf16 path on AMX tiles (amx.c): what sdc_cpu_attention runs for non-causal attention
+ * when sdc_cpu_bf16_active(cpu) (gemm.h). Q (scaled), K, V and the probabilities are rounded
+ * to bf16, the products summed in fp32, the softmax in fp32. Arguments as checked by
+ * sdc_cpu_attention; SDC_E_UNSUPPORTED (use the fp32 path) for d > 1024 or without AMX code.
+ * Workspace: B*H*Nk*(d rounded up to 32 + d rounded up to 16)*2 bytes for the packed K and V. */
+sdc_status sdc_cpu_attention_bf16(sdc_cpu *cpu, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t d,
+                                  const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v,
+                                  int64_t ldv, float *out, int64_t ldo, float scale);
+
 #endif

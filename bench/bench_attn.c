@@ -15,6 +15,7 @@
 #include "cpu/attention.h"
 #include "cpu/cpu.h"
 #include "cpu/elementwise.h"
+#include "cpu/gemm.h"
 #include "cpu/norm.h"
 #include "cpu/vmath.h"
 #include "bench_util.h"
@@ -173,17 +174,27 @@ static void bench_geglu(sdc_cpu *cpu, int reps, int64_t M, int64_t F) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 0, reps = 7;
+    int threads = 0, reps = 7, bf16 = 0;
     sdc_isa isa = SDC_ISA_AVX512;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-s")) isa = SDC_ISA_SCALAR;
-        else { fprintf(stderr, "usage: %s [-t threads] [-r repeats] [-s]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--bf16")) bf16 = 1;
+        else {
+            fprintf(stderr, "usage: %s [-t threads] [-r repeats] [-s] [--bf16]\n"
+                            "  --bf16: attention on the bf16 AMX path (causal and the other ops stay fp32)\n", argv[0]);
+            return 2;
+        }
     }
     if (reps < 1) reps = 1;
     sdc_cpu *cpu = sdc_cpu_new(threads, isa);
     if (!cpu) { fprintf(stderr, "sdc_cpu_new failed\n"); return 1; }
+    cpu->bf16 = bf16;
+    if (bf16 && !sdc_cpu_bf16_active(cpu)) {
+        fprintf(stderr, "%s: --bf16 needs AMX-BF16, which this CPU (or the OS, or -s) does not offer\n", argv[0]);
+        return 2;
+    }
     double peak = 0, peak_wall = 0;
 #if SDC_HAVE_X86
     if (cpu->isa >= SDC_ISA_AVX2) {
@@ -201,7 +212,8 @@ int main(int argc, char **argv) {
         }
     }
 #endif
-    printf("threads %d, isa %s, repeats %d (medians)\n", cpu->n_threads, sdc_isa_name(cpu->isa), reps);
+    printf("threads %d, isa %s%s, repeats %d (medians)\n", cpu->n_threads, sdc_isa_name(cpu->isa),
+           bf16 ? ", attention bf16 on AMX" : "", reps);
     printf("fp32 FMA peak (AVX2 FMA loop on all threads, best of 9): %.1f GFLOP/s per busy CPU time, %.1f GFLOP/s wall\n\n",
            peak, peak_wall);
     printf("| op | shape | ms (wall) | GFLOP/s (wall) | GFLOP/s (busy) | %% of peak (busy) |\n");
@@ -211,6 +223,7 @@ int main(int argc, char **argv) {
     bench_attention(cpu, reps, peak, 2, 8, 4096, 77, 40, 0, "cross 64x64");
     bench_attention(cpu, reps, peak, 2, 8, 1024, 1024, 80, 1, "self 32x32");
     bench_attention(cpu, reps, peak, 2, 8, 256, 256, 160, 1, "self 16x16");
+    bench_attention(cpu, reps, peak, 1, 1, 4096, 4096, 512, 1, "VAE mid 64x64");
     bench_group_norm(cpu, reps, 1, 320, 64 * 64, 0);
     bench_group_norm(cpu, reps, 1, 320, 64 * 64, 1);
     bench_geglu(cpu, reps, 4096, 1280);

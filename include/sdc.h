@@ -178,9 +178,10 @@ typedef struct sdc_txt2img_params {
                                      VNNI int32 dot products; changes the image slightly (see
                                      BENCHMARKS.md). Without VNNI it logs a warning and runs fp32.
                                      Default false: everything in fp32 */
-    bool bf16;                    /* opt-in fast path: linear and convolution layers with bf16
-                                     operands and fp32 sums on Intel AMX tiles (any weight
-                                     type); changes the image slightly (see BENCHMARKS.md).
+    bool bf16;                    /* opt-in fast path: linear, convolution and (non-causal)
+                                     attention layers with bf16 operands and fp32 sums on Intel
+                                     AMX tiles (any weight type; before int8_linear where both
+                                     are on); changes the image slightly (see BENCHMARKS.md).
                                      Without AMX it logs a warning and runs fp32. Default false */
     int n_threads;                /* <= 0: every core (at most SDC_MAX_THREADS); else 1..SDC_MAX_THREADS */
     float eta;                    /* NAN: the sampler's default */

@@ -397,8 +397,8 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
     }
     if (p->bf16) {
         if (sdc_backend_cpu_set_bf16(be, true))
-            plog(p, SDC_LOG_INFO, "bf16: linear and convolution layers on AMX tiles (bf16 operands, fp32 sums)%s",
-                 p->int8_linear ? "; int8 linears where eligible" : "");
+            plog(p, SDC_LOG_INFO, "bf16: linear, convolution and attention layers on AMX tiles (bf16 operands, "
+                 "fp32 sums)%s", p->int8_linear ? "; they take precedence over the int8 linear" : "");
         else
             plog(p, SDC_LOG_WARN, "bf16: AMX-BF16 is not usable on this CPU; those layers run in fp32");
     }

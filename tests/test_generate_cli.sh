@@ -27,7 +27,7 @@ empty_out() { [ -z "$(ls -A "$T/out")" ] && ok || bad "$1: files left: $(ls -A "
 run "$SDC" --help
 [ "$rc" -eq 0 ] && ok || bad "--help exit $rc"
 for f in -m -p -n -o -W -H --steps --cfg-scale -s -b --sampling-method --schedule --rng --clip-skip --vae-tiling \
-         -t -v --vocab --schedule-from-file --eta --keep-weights-mapped --int8-linear; do
+         -t -v --vocab --schedule-from-file --eta --keep-weights-mapped --int8-linear --bf16; do
   grep -q -- " $f[ ,]" "$T/stdout" && ok || bad "--help does not list $f"
 done
 for d in "default: 512" "default: 20" "default: 7.0" "default: 42" "default: euler_a" "default: discrete" \
@@ -53,6 +53,7 @@ expect 2 "threads 300: expected 1..256" -m "$M" -p x -o "$O" -t 300
 expect 2 "unknown option '--bogus'" -m "$M" -p x -o "$O" --bogus
 expect 2 "unknown option '--keep-weights-mapped=1'" -m "$M" -p x -o "$O" --keep-weights-mapped=1
 expect 2 "unknown option '--int8-linear=yes'" -m "$M" -p x -o "$O" --int8-linear=yes
+expect 2 "unknown option '--bf16=1'" -m "$M" -p x -o "$O" --bf16=1
 expect 2 "no model given" -p x -o "$O"
 expect 2 "model '$T/none.safetensors'" -m "$T/none.safetensors" -p x -o "$O"
 expect 2 "output folder '$T/missing' does not exist" -m "$M" -p x -o "$T/missing/x.png"
@@ -91,12 +92,14 @@ head -c "$(wc -c < "$T/want")" "$T/stdout" | cmp -s - "$T/want" && ok || bad "in
 run "$SDC" -m "$M" -p "a (cat:1.2), sitting" -n "blurry" -W 64 -H 64 --steps 2 -s 5 -o "$T/out/cat2.png" --vocab "$VOCAB" -t 2 \
   --keep-weights-mapped
 cmp -s "$O" "$T/out/cat2.png" && ok || bad "default and --keep-weights-mapped runs gave different files"
-# --int8-linear: logged (on, or the fp32 fallback without VNNI) and recorded in the infotext
+# --int8-linear, --bf16: logged (on, or the fp32 fallback without VNNI / AMX) and recorded in the infotext
 run "$SDC" -m "$M" -p "a (cat:1.2), sitting" -n "blurry" -W 64 -H 64 --steps 1 -s 5 -o "$T/out/i8.png" --vocab "$VOCAB" -t 2 \
-  --int8-linear -v
-[ "$rc" -eq 0 ] && grep -q "int8 linear: " "$T/stderr" && ok || bad "--int8-linear run: exit $rc: $(tail -c 300 "$T/stderr")"
-"$SDC" info "$T/out/i8.png" | grep -q ", Int8 linear: True, Version: sdc " && ok || bad "int8 infotext: $("$SDC" info "$T/out/i8.png")"
-"$SDC" info "$O" | grep -q "Int8 linear" && bad "fp32 run's infotext mentions int8" || ok
+  --int8-linear --bf16 -v
+[ "$rc" -eq 0 ] && grep -q "int8 linear: " "$T/stderr" && grep -q "bf16: " "$T/stderr" && ok \
+  || bad "--int8-linear --bf16 run: exit $rc: $(tail -c 300 "$T/stderr")"
+"$SDC" info "$T/out/i8.png" | grep -q ", Int8 linear: True, BF16: True, Version: sdc " && ok \
+  || bad "int8/bf16 infotext: $("$SDC" info "$T/out/i8.png")"
+"$SDC" info "$O" | grep -q "Int8 linear\|BF16" && bad "fp32 run's infotext mentions int8 or bf16" || ok
 # -b 2: out_0.png (seed 5), out_1.png (seed 6), cfg 1 (no unconditional pass), karras
 run "$SDC" -m "$M" -p "a dog" -W 64 -H 64 --steps 1 -s 5 -b 2 --cfg-scale 1 --schedule karras -o "$T/out/b.png" --vocab "$VOCAB"
 [ "$rc" -eq 0 ] && [ -s "$T/out/b_0.png" ] && [ -s "$T/out/b_1.png" ] && [ ! -e "$T/out/b.png" ] && ok || bad "-b 2 names: $(ls "$T/out")"

@@ -912,9 +912,11 @@ sdc_status sdc_cpu_linear(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, const f
     linear_ctx lc = {wt, w, 0, x, ldx};
     sdc_status st = sdc_gemm_check_weight(wt, K, &lc.row_bytes);
     if (st != SDC_OK) return st;
+    /* bf16 tiles before int8 VNNI where both are on: faster at every SD shape but 77x768->320
+     * (BENCHMARKS.md) */
+    if (sdc_cpu_bf16_active(cpu)) return sdc_cpu_linear_bf16(cpu, M, N, K, x, ldx, wt, w, lc.row_bytes, bias, y, ldy);
     if (sdc_cpu_linear_int8_eligible(cpu, wt))
         return sdc_cpu_linear_int8(cpu, M, N, K, x, ldx, wt, w, lc.row_bytes, bias, y, ldy);
-    if (sdc_cpu_bf16_active(cpu)) return sdc_cpu_linear_bf16(cpu, M, N, K, x, ldx, wt, w, lc.row_bytes, bias, y, ldy);
     const sdc_type_traits *tr = sdc_type_traits_of(wt);
     sdc_gemm_desc d = {
         .M = M, .N = N, .K = K, .kgran = tr->block,

@@ -65,7 +65,7 @@ sdc_status sdc_cpu_linear_int8(sdc_cpu *cpu, int64_t M, int64_t N, int64_t K, co
 
 /* The bf16 path (amx.c): sdc_cpu_linear and sdc_cpu_conv2d run on AMX tiles instead when
  * sdc_cpu_bf16_active(cpu) (cpu->bf16 set, the AVX-512 ISA, AMX usable), for any weight
- * type; the int8 linear, when also enabled and eligible, takes precedence. Operands are
+ * type (and before the int8 linear, when that is on too). Operands are
  * rounded to bf16 and the products summed in fp32: per output at most
  * sum_k |a_k b_k| (2^-8 + 2^-18 + K 2^-24) off the exact result. Deterministic for any
  * thread count. Scratch: per thread (MB + NB) x 512 x 2 bytes (<= 512 KiB). Arguments as

@@ -166,6 +166,24 @@ static AMX_FN void pack_a_w(const amx_gemm *g, int64_t m0, int64_t mm, int64_t k
     }
 }
 
+/* 16 bf16 rows of np value pairs (rows[j * 2 * np ..]) into the B layout dst[np][16][2]: each
+ * output row (one pair index, 16 columns) is one 16-lane gather of 32-bit words. */
+static AMX_FN void rows_to_pairs(const uint16_t *rows, int64_t np, uint16_t *dst) {
+    const __m512i vidx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)np));
+    const int *r32 = (const int *)(const void *)rows;
+    for (int64_t p = 0; p < np; p++)
+        _mm512_store_si512((void *)(dst + p * 32), _mm512_i32gather_epi32(vidx, r32 + p, 4));
+}
+
+/* 16 values of an even and the next odd K index into one B layout row: [e0 o0 e1 o1 ...] bf16 */
+static AMX_FN inline void store_pair_row(__m512 e, __m512 o, uint16_t *dst) {
+    const __m512i perm = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(o, e); /* [e0..e15, o0..o15] */
+    _mm512_store_si512((void *)dst, _mm512_permutexvar_epi16(perm, bf));
+}
+
 /* linear B: column n of B is weight row n; its bf16 value pairs are 32-bit words: the 16 rows
  * of a sliver are converted into rows[16][kcp], then each panel row (one pair index, 16
  * columns) is one 16-lane gather across them. */
@@ -173,8 +191,6 @@ static AMX_FN void pack_b_w(const amx_gemm *g, int64_t n0, int64_t nn, int64_t k
                             uint16_t *dst, float *tmp) {
     uint16_t rows[16 * KC] __attribute__((aligned(64)));
     const int64_t np = kcp / 2;
-    const __m512i vidx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                            _mm512_set1_epi32((int)np));
     for (int64_t s = 0; s < nn / 16; s++) {
         for (int j = 0; j < 16; j++) {
             uint16_t *row = rows + j * kcp;
@@ -185,10 +201,7 @@ static AMX_FN void pack_b_w(const amx_gemm *g, int64_t n0, int64_t nn, int64_t k
             }
             for (int64_t ks = 0; ks < kcp / 32; ks++) bf16x32(tmp + ks * 32, (int)(kc - ks * 32), row + ks * 32);
         }
-        uint16_t *d = dst + s * np * 32;
-        const int *r32 = (const int *)(const void *)rows;
-        for (int64_t p = 0; p < np; p++)
-            _mm512_store_si512((void *)(d + p * 32), _mm512_i32gather_epi32(vidx, r32 + p, 4));
+        rows_to_pairs(rows, np, dst + s * np * 32);
     }
 }
 
@@ -202,9 +215,6 @@ static AMX_FN void pack_b_im2col(const amx_gemm *g, int64_t n0, int64_t nn, int6
                                  uint16_t *dst, float *tmp) {
     (void)tmp;
     (void)kc;
-    /* interleave two bf16 vectors: [e0 o0 e1 o1 ...] */
-    const __m512i perm = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const int khw = g->kh * g->kw;
     const int64_t HW = g->H * g->W;
     int32_t toff[TAPS_MAX];
@@ -257,8 +267,7 @@ static AMX_FN void pack_b_im2col(const amx_gemm *g, int64_t n0, int64_t nn, int6
                                                     _mm512_add_epi32(vlane, _mm512_set1_epi32((int32_t)off)), g->cx, 4);
                 if (++t == khw) t = 0, c++;
             }
-            const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]); /* [e0..e15, o0..o15] */
-            _mm512_store_si512((void *)d, _mm512_permutexvar_epi16(perm, bf));
+            store_pair_row(v[0], v[1], d);
         }
     }
 }
@@ -437,8 +446,6 @@ static AMX_FN void attn_pack_task(void *vc, int64_t t, int thread) {
     const int64_t b = bh / a->H, h = bh % a->H, dp = a->dp, dv = a->dv;
     const float *kb = a->k + b * a->Nk * a->ldk + h * a->d, *vb = a->v + b * a->Nk * a->ldv + h * a->d;
     uint16_t rows[16 * 1024] __attribute__((aligned(64))); /* 16 key rows of dp <= 1024 */
-    const __m512i vidx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                            _mm512_set1_epi32((int)(dp / 2)));
     for (int sl = 0; sl < 2; sl++) {
         for (int j = 0; j < 16; j++) {
             const int64_t key = j0 + 16 * sl + j;
@@ -446,13 +453,8 @@ static AMX_FN void attn_pack_task(void *vc, int64_t t, int thread) {
             if (key >= a->Nk) { memset(row, 0, (size_t)dp * 2); continue; }
             for (int64_t x = 0; x < dp; x += 32) bf16x32(kb + key * a->ldk + x, (int)(a->d - x), row + x);
         }
-        uint16_t *dst = a->kp + bh * a->nkp * dp + ((j0 / 16) + sl) * dp * 16;
-        const int *r32 = (const int *)(const void *)rows;
-        for (int64_t pr = 0; pr < dp / 2; pr++)
-            _mm512_store_si512((void *)(dst + pr * 32), _mm512_i32gather_epi32(vidx, r32 + pr, 4));
+        rows_to_pairs(rows, dp / 2, a->kp + bh * a->nkp * dp + ((j0 / 16) + sl) * dp * 16);
     }
-    const __m512i perm = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     uint16_t *vdst = a->vp + bh * a->nkp * dv + (j0 / 32) * dv * 32;
     for (int64_t ct = 0; ct < dv / 16; ct++) {
         const int64_t x0 = ct * 16, nx = a->d - x0 < 16 ? a->d - x0 : 16;
@@ -461,8 +463,7 @@ static AMX_FN void attn_pack_task(void *vc, int64_t t, int thread) {
             const int64_t key = j0 + 2 * pr;
             const __m512 e = key < a->Nk ? _mm512_maskz_loadu_ps(m, vb + key * a->ldv + x0) : _mm512_setzero_ps();
             const __m512 o = key + 1 < a->Nk ? _mm512_maskz_loadu_ps(m, vb + (key + 1) * a->ldv + x0) : _mm512_setzero_ps();
-            const __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(o, e);
-            _mm512_store_si512((void *)(vdst + ct * 512 + pr * 32), _mm512_permutexvar_epi16(perm, bf));
+            store_pair_row(e, o, vdst + ct * 512 + pr * 32);
         }
     }
 }

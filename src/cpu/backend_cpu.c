@@ -287,9 +287,9 @@ bool sdc_backend_cpu_set_int8(sdc_backend *be, bool on) {
 
 bool sdc_backend_cpu_set_bf16(sdc_backend *be, bool on) {
     sdc_cpu *c = CB(be)->cpu;
-    const bool ok = c->isa == SDC_ISA_AVX512 && sdc_cpu_detect_amx();
-    c->bf16 = on && ok;
-    return !on || ok;
+    c->bf16 = on;
+    if (on && !sdc_cpu_bf16_active(c)) c->bf16 = 0; /* one place decides availability (amx.c) */
+    return !on || c->bf16;
 }
 
 sdc_backend *sdc_backend_cpu_new(int n_threads, size_t arena_bytes, char *err, size_t errlen) {

@@ -67,7 +67,8 @@ typedef struct sdc_backend_ops {
     sdc_status (*unary)(sdc_backend *be, sdc_unary_op op, const sdc_act *x, sdc_act *y);
     /* x [.., 2F] -> y [.., F] = x[.., :F] * gelu(x[.., F:]) */
     sdc_status (*geglu)(sdc_backend *be, const sdc_act *x, sdc_act *y);
-    /* same shapes, or b broadcast per channel: b [B, C] over a [B, C, H, W] */
+    /* same shapes, or b broadcast per channel: b [B, C] over a [B, C, H, W]; y may be a or b
+     * itself (in place) */
     sdc_status (*binary)(sdc_backend *be, sdc_binary_op op, const sdc_act *a, const sdc_act *b, sdc_act *y);
     sdc_status (*scale)(sdc_backend *be, const sdc_act *x, float s, sdc_act *y);
     sdc_status (*upsample2x)(sdc_backend *be, const sdc_act *x, sdc_act *y);

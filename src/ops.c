@@ -270,29 +270,73 @@ sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor 
     return y;
 }
 
-sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad) {
-    if (!ok_in(c, "conv2d", 1, &x)) return NONE;
+/* Checks a conv2d's operands; the output shape [B, O, Ho, Wo] into ys. */
+static bool conv2d_check(sdc_ctx *c, const char *op, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride,
+                         int pad, int64_t ys[4]) {
+    if (!ok_in(c, op, 1, &x)) return false;
     char xs[96], ws[96];
     if (x.ndim != 4 || !w || w->ndim != 4 || w->shape[1] != x.shape[1] || w->shape[2] != w->shape[3] ||
         (w->shape[2] != 1 && w->shape[2] != 3) || (stride != 1 && stride != 2) || pad < 0 || pad > 1) {
-        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s, weight %s %s, stride %d, pad %d not supported",
+        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: input %s, weight %s %s, stride %d, pad %d not supported", op,
                      shp(&x, xs, sizeof xs), w && w->name ? w->name : "",
                      w ? sdc_shape_str(w->shape, w->ndim, ws, sizeof ws) : "(null)", stride, pad);
-        return NONE;
+        return false;
     }
     int64_t O = w->shape[0], k = w->shape[2];
-    if (!check_param(c, "conv2d", w, sdc_tensor_nelem(w), "weight") || !check_param(c, "conv2d", b, O, "bias"))
-        return NONE;
+    if (!check_param(c, op, w, sdc_tensor_nelem(w), "weight") || !check_param(c, op, b, O, "bias")) return false;
     int64_t Ho = (x.shape[2] + 2 * pad - k) / stride + 1, Wo = (x.shape[3] + 2 * pad - k) / stride + 1;
     if (Ho < 1 || Wo < 1) {
-        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s too small", shp(&x, xs, sizeof xs));
-        return NONE;
+        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: input %s too small", op, shp(&x, xs, sizeof xs));
+        return false;
     }
-    sdc_act y = sdc_new4(c, x.shape[0], O, Ho, Wo);
-    if (!y.data) return NONE;
-    y = run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
+    ys[0] = x.shape[0], ys[1] = O, ys[2] = Ho, ys[3] = Wo;
+    return true;
+}
+
+static bool overlaps(const sdc_act *a, const sdc_act *b) {
+    return a->data < b->data + sdc_act_nelem(b) && b->data < a->data + sdc_act_nelem(a);
+}
+
+/* dst must have shape ys (and, unless may_alias, not overlap any of in[0..n-1]; with
+ * may_alias it may coincide exactly with one of them but not overlap it partially) */
+static bool dst_ok(sdc_ctx *c, const char *op, const sdc_act *dst, int ndim, const int64_t *ys, const sdc_act *in,
+                   int n, bool may_alias) {
+    if (!ok_in(c, op, 1, dst)) return false;
+    bool ok = dst->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = dst->shape[i] == ys[i];
+    bool ov = false;
+    for (int i = 0; ok && i < n; i++)
+        if (overlaps(dst, &in[i]) && !(may_alias && dst->data == in[i].data)) ov = true;
+    if (!ok || ov) {
+        char ds[96], es[96];
+        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: destination %s%s, expected %s", op, shp(dst, ds, sizeof ds),
+                     ov ? " overlaps an input" : "", sdc_shape_str(ys, ndim, es, sizeof es));
+        return false;
+    }
+    return true;
+}
+
+static sdc_act conv2d_run(sdc_ctx *c, const char *op, sdc_act x, const sdc_tensor *w, const sdc_tensor *b,
+                          int stride, int pad, sdc_act y) {
+    y = run(c, op, c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
     if (c->weight_done) c->weight_done(c->weight_done_user, w);
     return y;
+}
+
+sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad) {
+    int64_t ys[4];
+    if (!conv2d_check(c, "conv2d", x, w, b, stride, pad, ys)) return NONE;
+    sdc_act y = sdc_new(c, 4, ys);
+    if (!y.data) return NONE;
+    return conv2d_run(c, "conv2d", x, w, b, stride, pad, y);
+}
+
+sdc_act sdc_conv2d_into(sdc_ctx *c, sdc_act dst, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride,
+                        int pad) {
+    int64_t ys[4];
+    if (!conv2d_check(c, "conv2d", x, w, b, stride, pad, ys) || !dst_ok(c, "conv2d", &dst, 4, ys, &x, 1, false))
+        return NONE;
+    return conv2d_run(c, "conv2d", x, w, b, stride, pad, dst);
 }
 
 sdc_act sdc_group_norm(sdc_ctx *c, sdc_act x, int groups, float eps, const sdc_tensor *gamma,
@@ -376,21 +420,32 @@ static bool same_shape(const sdc_act *a, const sdc_act *b) {
     return true;
 }
 
-static sdc_act binary(sdc_ctx *c, sdc_act a, sdc_act b, sdc_binary_op op, const char *name) {
+static bool binary_check(sdc_ctx *c, sdc_act a, sdc_act b, const char *name) {
     sdc_act in[2] = {a, b};
-    if (!ok_in(c, name, 2, in)) return NONE;
+    if (!ok_in(c, name, 2, in)) return false;
     bool chan = b.ndim == 2 && a.ndim >= 2 && b.shape[0] == a.shape[0] && b.shape[1] == a.shape[1];
     if (!same_shape(&a, &b) && !chan) {
         char as[96], bs[96];
         sdc_ctx_fail(c, SDC_E_SHAPE, "%s: shapes %s and %s do not match", name, shp(&a, as, sizeof as),
                      shp(&b, bs, sizeof bs));
-        return NONE;
+        return false;
     }
+    return true;
+}
+
+static sdc_act binary(sdc_ctx *c, sdc_act a, sdc_act b, sdc_binary_op op, const char *name) {
+    if (!binary_check(c, a, b, name)) return NONE;
     sdc_act y = sdc_new(c, a.ndim, a.shape);
     if (!y.data) return NONE;
     return run(c, name, c->be->ops->binary(c->be, op, &a, &b, &y), y);
 }
 sdc_act sdc_add(sdc_ctx *c, sdc_act a, sdc_act b) { return binary(c, a, b, SDC_BINARY_ADD, "add"); }
+
+sdc_act sdc_add_into(sdc_ctx *c, sdc_act dst, sdc_act a, sdc_act b) {
+    sdc_act in[2] = {a, b};
+    if (!binary_check(c, a, b, "add") || !dst_ok(c, "add", &dst, a.ndim, a.shape, in, 2, true)) return NONE;
+    return run(c, "add", c->be->ops->binary(c->be, SDC_BINARY_ADD, &a, &b, &dst), dst);
+}
 sdc_act sdc_mul(sdc_ctx *c, sdc_act a, sdc_act b) { return binary(c, a, b, SDC_BINARY_MUL, "mul"); }
 
 sdc_act sdc_scale(sdc_ctx *c, sdc_act x, float s) {

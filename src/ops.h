@@ -65,6 +65,10 @@ sdc_status sdc_to_host(sdc_ctx *c, sdc_act x, float *dst);
 
 sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b);
 sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad);
+/* The same into an existing activation dst of the output's shape (not overlapping x), so a
+ * block can place its result below its temporaries instead of copying it down (sdc_keep). */
+sdc_act sdc_conv2d_into(sdc_ctx *c, sdc_act dst, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride,
+                        int pad);
 sdc_act sdc_group_norm(sdc_ctx *c, sdc_act x, int groups, float eps, const sdc_tensor *gamma,
                        const sdc_tensor *beta, bool silu);
 sdc_act sdc_layer_norm(sdc_ctx *c, sdc_act x, float eps, const sdc_tensor *gamma, const sdc_tensor *beta);
@@ -77,6 +81,8 @@ sdc_act sdc_gelu(sdc_ctx *c, sdc_act x);
 sdc_act sdc_quick_gelu(sdc_ctx *c, sdc_act x);
 sdc_act sdc_geglu(sdc_ctx *c, sdc_act x);
 sdc_act sdc_add(sdc_ctx *c, sdc_act a, sdc_act b);       /* b same shape, or [B, C] over [B, C, H, W] */
+/* a + b into dst of a's shape; dst may be a or b itself (in place) but not overlap them otherwise */
+sdc_act sdc_add_into(sdc_ctx *c, sdc_act dst, sdc_act a, sdc_act b);
 sdc_act sdc_mul(sdc_ctx *c, sdc_act a, sdc_act b);
 sdc_act sdc_scale(sdc_ctx *c, sdc_act x, float s);
 sdc_act sdc_upsample2x(sdc_ctx *c, sdc_act x);

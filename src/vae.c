@@ -214,16 +214,39 @@ static const sdc_act NONE;
 
 /* ref: ldm model.py ResnetBlock.forward; diffusers ResnetBlock2D.forward (temb None)
  *   h = conv1(silu(norm1(x)));  h = conv2(dropout(silu(norm2(h))))   (dropout: identity)
- *   return nin_shortcut(x) + h    (nin_shortcut: 1x1 conv when the width changes) */
+ *   return nin_shortcut(x) + h    (nin_shortcut: 1x1 conv when the width changes)
+ * Consumes x: the result is written over x's memory when it fits (every decoder block), so
+ * nothing is copied at the 512x512 widths; h is allocated before the normalised temporaries
+ * and both convolutions write into it. The caller must not use x afterwards. */
 static sdc_act resblock(sdc_ctx *c, const vae_res *r, sdc_act x) {
+    if (c->status != SDC_OK || !x.data) return NONE;
+    const int64_t B = x.shape[0], H = x.shape[2], W = x.shape[3];
     size_t m = sdc_mark(c);
-    sdc_act h = sdc_group_norm(c, x, VAE_GROUPS, VAE_EPS, r->norm1_w, r->norm1_b, true);  // [B, cin, H, W]
-    h = sdc_keep(c, m, sdc_conv2d(c, h, r->conv1_w, r->conv1_b, 1, 1));                      // [B, cout, H, W]
+    sdc_act h = sdc_new4(c, B, r->cout, H, W);                                            // [B, cout, H, W]
     size_t m1 = sdc_mark(c);
-    sdc_act g = sdc_group_norm(c, h, VAE_GROUPS, VAE_EPS, r->norm2_w, r->norm2_b, true);
-    g = sdc_keep(c, m1, sdc_conv2d(c, g, r->conv2_w, r->conv2_b, 1, 1));                      // [B, cout, H, W]
-    sdc_act s = r->skip_w ? sdc_conv2d(c, x, r->skip_w, r->skip_b, 1, 0) : x;
-    return sdc_keep(c, m, sdc_add(c, s, g));
+    sdc_conv2d_into(c, h, sdc_group_norm(c, x, VAE_GROUPS, VAE_EPS, r->norm1_w, r->norm1_b, true), r->conv1_w,
+                    r->conv1_b, 1, 1);
+    sdc_release(c, m1);
+    /* conv2 reads only the normalised copy, so it may overwrite h */
+    sdc_conv2d_into(c, h, sdc_group_norm(c, h, VAE_GROUPS, VAE_EPS, r->norm2_w, r->norm2_b, true), r->conv2_w,
+                    r->conv2_b, 1, 1);
+    sdc_release(c, m1);
+    if (!r->skip_w) { /* x is dead after the sum: write it in place */
+        sdc_act y = sdc_add_into(c, x, x, h);
+        sdc_release(c, m);
+        return y;
+    }
+    sdc_act s = sdc_conv2d(c, x, r->skip_w, r->skip_b, 1, 0);
+    if (r->cout <= r->cin && c->status == SDC_OK) { /* x is dead and large enough: the sum goes there */
+        sdc_act y = sdc_reshape(c, sdc_rows(c, sdc_reshape(c, x, 2, (const int64_t[]){B * r->cin, H * W}), 0,
+                                            B * r->cout),
+                                4, h.shape);
+        y = sdc_add_into(c, y, s, h);
+        sdc_release(c, m);
+        return y;
+    }
+    sdc_add_into(c, h, h, s);
+    return sdc_keep(c, m, h);
 }
 
 /* ref: ldm model.py AttnBlock.forward (single head, scale C^-0.5 with C = 512); diffusers
@@ -252,6 +275,26 @@ static sdc_act midblock(sdc_ctx *c, const vae_mid *mid, sdc_act h) {
     h = attnblock(c, &mid->attn, h);
     h = resblock(c, &mid->res2, h);
     return sdc_keep(c, m, h);
+}
+
+/* ref: ldm model.py Upsample (with_conv): nearest x2 then a 3x3 conv; diffusers Upsample2D.
+ * x must be the activation at mark m (the decoder's running h). Its result is four times x's
+ * size and lands at m without a copy: the output is allocated at m first (its range covers
+ * x's memory, which the arena contract leaves intact until written), the upsampled input
+ * above it is read from x before anything writes there, and the convolution then fills the
+ * output from the upsampled copy alone. */
+static sdc_act upsampler(sdc_ctx *c, const vae_conv *u, size_t m, sdc_act x) {
+    if (c->status != SDC_OK || !x.data) return NONE;
+    sdc_release(c, m);
+    sdc_act y = sdc_new4(c, x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]);
+    if (y.data && y.data != x.data) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "vae upsampler: input not at the arena mark");
+        return NONE;
+    }
+    size_t m1 = sdc_mark(c);
+    sdc_conv2d_into(c, y, sdc_upsample2x(c, x), u->w, u->b, 1, 1);
+    sdc_release(c, m1);
+    return y;
 }
 
 static bool check_input(sdc_ctx *c, const char *what, const sdc_vae *w, sdc_act x, int64_t C, int64_t mult) {
@@ -285,8 +328,7 @@ sdc_act sdc_vae_decode(sdc_ctx *c, const sdc_vae *w, sdc_act z) {
     for (int l = VAE_LEVELS - 1; l >= 0; l--) {
         for (int j = 0; j < 3; j++) h = sdc_keep(c, m0, resblock(c, &w->up[l][j], h));
         if (l > 0) {
-            h = sdc_upsample2x(c, h);                                         // [B, C, 2H, 2W]
-            h = sdc_keep(c, m0, sdc_conv2d(c, h, w->upsample[l].w, w->upsample[l].b, 1, 1));
+            h = upsampler(c, &w->upsample[l], m0, h);                          // [B, C, 2H, 2W]
         }
         snprintf(name, sizeof name, "vae.dec.up.%d", l);
         sdc_dump(c, name, h);

@@ -37,7 +37,7 @@ sdc_status sdc_cpu_upsample_nearest2x(sdc_cpu *cpu, int64_t B, int64_t C, int64_
 /* a [B, C1, HW], b [B, C2, HW] -> y [B, C1 + C2, HW]. y must not overlap a or b. */
 sdc_status sdc_cpu_concat(sdc_cpu *cpu, int64_t B, int64_t C1, int64_t C2, int64_t HW,
                           const float *a, const float *b, float *y);
-/* y = a + b, y = a * b (n values), y = s * x. */
+/* y = a + b, y = a * b (n values), y = s * x. y may be a, b or x itself (in place). */
 sdc_status sdc_cpu_add(sdc_cpu *cpu, int64_t n, const float *a, const float *b, float *y);
 sdc_status sdc_cpu_mul(sdc_cpu *cpu, int64_t n, const float *a, const float *b, float *y);
 sdc_status sdc_cpu_scale(sdc_cpu *cpu, int64_t n, const float *x, float s, float *y);

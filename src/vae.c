@@ -10,10 +10,12 @@
  * (views into the mapped file, no copies). Activations are NCHW [B, C, H, W], tokens
  * [B, HW, C] inside the mid-block attention.
  *
- * Memory: every block runs in an arena scope and only its result survives (sdc_keep()); inside a
- * ResBlock the first convolution's input is dropped before the second runs, so the peak is
- * about four activations of the widest level (at 512x512: 256 ch x 512 x 512 floats, 256 MiB
- * each, right after the last upsampler).
+ * Memory: every block runs in an arena scope and only its result survives. The decoder copies
+ * nothing at full size: a ResBlock allocates its hidden state before the normalised
+ * temporaries, both convolutions write into it, and the sum is written over the block's input
+ * (resblock()); an upsampler's output is allocated over its own input (upsampler()). The peak
+ * (at 512x512: 640 MiB) is the first level-0 ResBlock: its 256-channel input, the normalised
+ * copy of it and the 128-channel hidden state, at 512 x 512 floats each.
  *
  * Dumps (SDC_DUMP, ops.h): vae.dec.in (after post_quant_conv), vae.dec.mid, vae.dec.up.N
  * (N = LDM level 3..0, after its upsampler), vae.dec.out; vae.enc.down.N, vae.enc.mid,

@@ -3,7 +3,8 @@
  * weights as the published files have them), attention on column slices of one fused
  * projection, sticky errors (a shape mismatch names the op and shapes; later ops do
  * nothing), arena mark/release reuse, row chunks (sdc_rows/sdc_set_rows, bit-identical to one
- * call) and sdc_keep, and the .npy dump. */
+ * call) and sdc_keep, the _into variants (same bits, in place, bad destinations), and the
+ * .npy dump. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +317,54 @@ int main(void) {
         sdc_set_rows(&e, X, 2, sdc_rows(&e, X, 0, 2)); /* disjoint rows of one buffer: fine */
         CHECK(sdc_ctx_status(&e) == SDC_OK);
         sdc_release(&e, m0);
+    }
+
+    /* conv2d_into / add_into (the VAE's copy-free blocks): the same bits as the allocating
+     * ops, add in place on either operand, and destinations of the wrong shape or overlapping
+     * an input rejected with the op named */
+    {
+        int64_t xs[4] = {1, 4, 5, 5}, ws[4] = {4, 4, 3, 3}, bs[1] = {4}, n = 100;
+        float x[100], w[144], bias[4], a[100], b[100];
+        fill(&r, x, n, 1), fill(&r, w, 144, 0.3), fill(&r, bias, 4, 0.1);
+        void *wb, *bb;
+        sdc_tensor W = make_tensor("w", SDC_TYPE_F16, 4, ws, w, &wb), Bt = make_tensor("b", SDC_TYPE_F32, 1, bs, bias, &bb);
+        size_t m0 = sdc_mark(&c);
+        sdc_act X = sdc_from_host(&c, x, 4, xs);
+        sdc_act Y = sdc_conv2d(&c, X, &W, &Bt, 1, 1);
+        sdc_act D = sdc_new4(&c, 1, 4, 5, 5);
+        sdc_act R = sdc_conv2d_into(&c, D, X, &W, &Bt, 1, 1);
+        CHECK(R.data == D.data && sdc_ctx_status(&c) == SDC_OK);
+        sdc_to_host(&c, Y, a), sdc_to_host(&c, D, b);
+        CHECK_MSG(memcmp(a, b, sizeof a) == 0, "conv2d_into differs from conv2d");
+        sdc_act S = sdc_add(&c, X, Y);                  /* x + y, allocated */
+        R = sdc_add_into(&c, D, D, X);                  /* D = y + x in place on a */
+        CHECK(R.data == D.data);
+        sdc_act X2 = sdc_from_host(&c, x, 4, xs);
+        sdc_add_into(&c, X2, Y, X2);                    /* X2 = y + x in place on b */
+        float s1[100], s2[100], want[100];
+        sdc_to_host(&c, S, s1), sdc_to_host(&c, D, s2);
+        for (int i = 0; i < 100; i++) want[i] = x[i] + a[i];
+        CHECK_MSG(memcmp(s1, want, sizeof want) == 0 && memcmp(s2, want, sizeof want) == 0, "add_into in place");
+        sdc_to_host(&c, X2, s2);
+        CHECK_MSG(memcmp(s2, want, sizeof want) == 0, "add_into in place on b");
+        CHECK(sdc_ctx_status(&c) == SDC_OK);
+
+        sdc_ctx e;
+        sdc_ctx_init(&e, be);
+        CHECK(sdc_conv2d_into(&e, sdc_new4(&e, 1, 4, 5, 4), X, &W, &Bt, 1, 1).data == NULL);
+        CHECK_MSG(sdc_ctx_status(&e) == SDC_E_SHAPE && strstr(e.err, "conv2d") && strstr(e.err, "[1,4,5,4]") &&
+                      strstr(e.err, "[1,4,5,5]"), "%s", e.err);
+        sdc_ctx_init(&e, be);
+        CHECK(sdc_conv2d_into(&e, X, X, &W, &Bt, 1, 1).data == NULL); /* output over its input */
+        CHECK_MSG(sdc_ctx_status(&e) == SDC_E_SHAPE && strstr(e.err, "overlaps"), "%s", e.err);
+        sdc_ctx_init(&e, be);
+        sdc_act P = sdc_new2(&e, 21, 5); /* rows 1..20 as the operand, rows 0..19 as dst: one row apart */
+        sdc_act opnd = sdc_reshape(&e, sdc_rows(&e, P, 1, 20), 4, xs), lower = sdc_reshape(&e, sdc_rows(&e, P, 0, 20), 4, xs);
+        CHECK(sdc_ctx_status(&e) == SDC_OK);
+        CHECK(sdc_add_into(&e, lower, opnd, Y).data == NULL);
+        CHECK_MSG(sdc_ctx_status(&e) == SDC_E_SHAPE && strstr(e.err, "add") && strstr(e.err, "overlaps"), "%s", e.err);
+        sdc_release(&c, m0);
+        free(wb), free(bb);
     }
 
     /* sticky errors: a mismatch is reported with the op and shapes, later ops are no-ops */

@@ -208,6 +208,12 @@ static sdc_act run(sdc_ctx *c, const char *op, sdc_status s, sdc_act y) {
     return y;
 }
 
+/* whether the float ranges [a, a + na) and [b, b + nb) share memory */
+static bool ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) { return a < b + nb && b < a + na; }
+static bool overlaps(const sdc_act *a, const sdc_act *b) {
+    return ranges_overlap(a->data, sdc_act_nelem(a), b->data, sdc_act_nelem(b));
+}
+
 sdc_act sdc_rows(sdc_ctx *c, sdc_act x, int64_t r0, int64_t n) {
     if (!ok_in(c, "rows", 1, &x)) return NONE;
     const int64_t last = x.shape[x.ndim - 1], rows = last > 0 ? sdc_act_nelem(&x) / last : 0;
@@ -233,7 +239,7 @@ void sdc_set_rows(sdc_ctx *c, sdc_act dst, int64_t r0, sdc_act src) {
                       sdc_act_nelem(&src) / last <= sdc_act_nelem(&dst) / last - r0;
     const int64_t n = fits ? sdc_act_nelem(&src) / last : 0;
     const float *d0 = fits ? dst.data + r0 * last : NULL;
-    const bool overlap = fits && src.data < d0 + n * last && d0 < src.data + n * last;
+    const bool overlap = fits && ranges_overlap(src.data, n * last, d0, n * last);
     if (!fits || overlap) {
         char ds[96], ss[96];
         sdc_ctx_fail(c, SDC_E_SHAPE, "set_rows: %s into %s at row %lld%s", shp(&src, ss, sizeof ss),
@@ -271,30 +277,27 @@ sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor 
 }
 
 /* Checks a conv2d's operands; the output shape [B, O, Ho, Wo] into ys. */
-static bool conv2d_check(sdc_ctx *c, const char *op, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride,
-                         int pad, int64_t ys[4]) {
-    if (!ok_in(c, op, 1, &x)) return false;
+static bool conv2d_check(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad,
+                         int64_t ys[4]) {
+    if (!ok_in(c, "conv2d", 1, &x)) return false;
     char xs[96], ws[96];
     if (x.ndim != 4 || !w || w->ndim != 4 || w->shape[1] != x.shape[1] || w->shape[2] != w->shape[3] ||
         (w->shape[2] != 1 && w->shape[2] != 3) || (stride != 1 && stride != 2) || pad < 0 || pad > 1) {
-        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: input %s, weight %s %s, stride %d, pad %d not supported", op,
+        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s, weight %s %s, stride %d, pad %d not supported",
                      shp(&x, xs, sizeof xs), w && w->name ? w->name : "",
                      w ? sdc_shape_str(w->shape, w->ndim, ws, sizeof ws) : "(null)", stride, pad);
         return false;
     }
     int64_t O = w->shape[0], k = w->shape[2];
-    if (!check_param(c, op, w, sdc_tensor_nelem(w), "weight") || !check_param(c, op, b, O, "bias")) return false;
+    if (!check_param(c, "conv2d", w, sdc_tensor_nelem(w), "weight") || !check_param(c, "conv2d", b, O, "bias"))
+        return false;
     int64_t Ho = (x.shape[2] + 2 * pad - k) / stride + 1, Wo = (x.shape[3] + 2 * pad - k) / stride + 1;
     if (Ho < 1 || Wo < 1) {
-        sdc_ctx_fail(c, SDC_E_SHAPE, "%s: input %s too small", op, shp(&x, xs, sizeof xs));
+        sdc_ctx_fail(c, SDC_E_SHAPE, "conv2d: input %s too small", shp(&x, xs, sizeof xs));
         return false;
     }
     ys[0] = x.shape[0], ys[1] = O, ys[2] = Ho, ys[3] = Wo;
     return true;
-}
-
-static bool overlaps(const sdc_act *a, const sdc_act *b) {
-    return a->data < b->data + sdc_act_nelem(b) && b->data < a->data + sdc_act_nelem(a);
 }
 
 /* dst must have shape ys (and, unless may_alias, not overlap any of in[0..n-1]; with
@@ -316,27 +319,27 @@ static bool dst_ok(sdc_ctx *c, const char *op, const sdc_act *dst, int ndim, con
     return true;
 }
 
-static sdc_act conv2d_run(sdc_ctx *c, const char *op, sdc_act x, const sdc_tensor *w, const sdc_tensor *b,
-                          int stride, int pad, sdc_act y) {
-    y = run(c, op, c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
+static sdc_act conv2d_run(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad,
+                          sdc_act y) {
+    y = run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
     if (c->weight_done) c->weight_done(c->weight_done_user, w);
     return y;
 }
 
 sdc_act sdc_conv2d(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad) {
     int64_t ys[4];
-    if (!conv2d_check(c, "conv2d", x, w, b, stride, pad, ys)) return NONE;
+    if (!conv2d_check(c, x, w, b, stride, pad, ys)) return NONE;
     sdc_act y = sdc_new(c, 4, ys);
     if (!y.data) return NONE;
-    return conv2d_run(c, "conv2d", x, w, b, stride, pad, y);
+    return conv2d_run(c, x, w, b, stride, pad, y);
 }
 
 sdc_act sdc_conv2d_into(sdc_ctx *c, sdc_act dst, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride,
                         int pad) {
     int64_t ys[4];
-    if (!conv2d_check(c, "conv2d", x, w, b, stride, pad, ys) || !dst_ok(c, "conv2d", &dst, 4, ys, &x, 1, false))
+    if (!conv2d_check(c, x, w, b, stride, pad, ys) || !dst_ok(c, "conv2d", &dst, 4, ys, &x, 1, false))
         return NONE;
-    return conv2d_run(c, "conv2d", x, w, b, stride, pad, dst);
+    return conv2d_run(c, x, w, b, stride, pad, dst);
 }
 
 sdc_act sdc_group_norm(sdc_ctx *c, sdc_act x, int groups, float eps, const sdc_tensor *gamma,

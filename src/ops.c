@@ -13,13 +13,16 @@
 static const sdc_act NONE = {0};
 
 /* SDC_PROFILE=1: wall time per op name, summed over the whole process and printed to stderr
- * at exit (profile before optimising). An op's time runs from its entry check (ok_in) to
- * its dispatch's return (run); networks call ops from one thread, so one clock suffices. */
-#define PROF_MAX 48
-typedef struct { const char *op; double s; long calls; } prof_entry; /* op: a string literal */
+ * at exit (profile before optimising). SDC_PROFILE=2 splits linear, conv2d and attention
+ * by shape and weight type (which layer sizes are slow). An op's time runs from its entry
+ * check (ok_in) to its dispatch's return (run); networks call ops from one thread, so one
+ * clock suffices. */
+#define PROF_MAX 160
+typedef struct { char op[80]; double s; long calls; } prof_entry;
 static struct {
-    int on;          /* -1: not decided yet */
+    int on;          /* -1: not decided yet; 1: per op; 2: per op and shape */
     double t0;       /* entry time of the op in flight */
+    char detail[80]; /* SDC_PROFILE=2: the in-flight op's shape key ("" for none) */
     int n;
     prof_entry e[PROF_MAX];
 } prof = {.on = -1};
@@ -33,7 +36,7 @@ static double prof_now(void) {
 static void prof_report(void) {
     double total = 0;
     for (int i = 0; i < prof.n; i++) total += prof.e[i].s;
-    fprintf(stderr, "sdc profile (SDC_PROFILE): %.3f s in ops\n%-20s %10s %8s %7s\n", total, "op", "seconds",
+    fprintf(stderr, "sdc profile (SDC_PROFILE): %.3f s in ops\n%-44s %10s %8s %7s\n", total, "op", "seconds",
             "calls", "share");
     for (int k = 0; k < prof.n; k++) { /* largest first, a selection at a time */
         int best = k;
@@ -43,23 +46,36 @@ static void prof_report(void) {
             prof_entry t = prof.e[k];
             prof.e[k] = prof.e[best], prof.e[best] = t;
         }
-        fprintf(stderr, "%-20s %10.3f %8ld %6.1f%%\n", prof.e[k].op, prof.e[k].s, prof.e[k].calls,
+        fprintf(stderr, "%-44s %10.3f %8ld %6.1f%%\n", prof.e[k].op, prof.e[k].s, prof.e[k].calls,
                 total > 0 ? 100 * prof.e[k].s / total : 0.0);
     }
 }
 
 static inline void prof_start(void) {
-    if (prof.on > 0) prof.t0 = prof_now();
+    if (prof.on > 0) prof.t0 = prof_now(), prof.detail[0] = 0;
+}
+
+/* SDC_PROFILE=2: names the in-flight op by its shape (called between ok_in and run) */
+static void prof_detail(const char *fmt, ...) {
+    if (prof.on < 2) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prof.detail, sizeof prof.detail, fmt, ap);
+    va_end(ap);
 }
 
 static void prof_stop(const char *op) {
     const double dt = prof_now() - prof.t0;
+    const char *key = prof.detail[0] ? prof.detail : op;
     for (int i = 0; i < prof.n; i++)
-        if (!strcmp(prof.e[i].op, op)) {
+        if (!strcmp(prof.e[i].op, key)) {
             prof.e[i].s += dt, prof.e[i].calls++;
             return;
         }
-    if (prof.n < PROF_MAX) prof.e[prof.n].op = op, prof.e[prof.n].s = dt, prof.e[prof.n++].calls = 1;
+    if (prof.n < PROF_MAX) {
+        snprintf(prof.e[prof.n].op, sizeof prof.e[prof.n].op, "%s", key);
+        prof.e[prof.n].s = dt, prof.e[prof.n++].calls = 1;
+    }
 }
 
 void sdc_ctx_init(sdc_ctx *c, sdc_backend *be) {
@@ -71,7 +87,7 @@ void sdc_ctx_init(sdc_ctx *c, sdc_backend *be) {
     if (f && *f) snprintf(c->dump_filter, sizeof c->dump_filter, "%s", f);
     if (prof.on < 0) {
         const char *pr = getenv("SDC_PROFILE");
-        prof.on = pr && *pr && strcmp(pr, "0") != 0;
+        prof.on = !pr || !*pr || !strcmp(pr, "0") ? 0 : !strcmp(pr, "2") ? 2 : 1;
         if (prof.on) atexit(prof_report);
     }
 }
@@ -271,6 +287,8 @@ sdc_act sdc_linear(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor 
     shape[x.ndim - 1] = N;
     sdc_act y = sdc_new(c, x.ndim, shape);
     if (!y.data) return NONE;
+    prof_detail("linear %lldx%lld->%lld %s", (long long)(sdc_act_nelem(&x) / K), (long long)K, (long long)N,
+                sdc_type_name(w->type));
     y = run(c, "linear", c->be->ops->linear(c->be, &x, w, b, &y), y);
     if (c->weight_done) c->weight_done(c->weight_done_user, w);
     return y;
@@ -321,6 +339,9 @@ static bool dst_ok(sdc_ctx *c, const char *op, const sdc_act *dst, int ndim, con
 
 static sdc_act conv2d_run(sdc_ctx *c, sdc_act x, const sdc_tensor *w, const sdc_tensor *b, int stride, int pad,
                           sdc_act y) {
+    prof_detail("conv2d %lldx%lldx%lldx%lld->%lld k%lld s%d %s", (long long)x.shape[0], (long long)x.shape[1],
+                (long long)x.shape[2], (long long)x.shape[3], (long long)w->shape[0], (long long)w->shape[2], stride,
+                sdc_type_name(w->type));
     y = run(c, "conv2d", c->be->ops->conv2d(c->be, &x, w, b, stride, pad, &y), y);
     if (c->weight_done) c->weight_done(c->weight_done_user, w);
     return y;
@@ -385,6 +406,8 @@ sdc_act sdc_attention(sdc_ctx *c, sdc_act q, int64_t q_col, sdc_act k, int64_t k
     }
     sdc_act y = sdc_new3(c, q.shape[0], q.shape[1], width);
     if (!y.data) return NONE;
+    prof_detail("attention %lldx%lld kv %lld h%lld d%lld%s", (long long)q.shape[0], (long long)q.shape[1],
+                (long long)k.shape[1], (long long)heads, (long long)(width / heads), causal ? " causal" : "");
     return run(c, "attention",
                c->be->ops->attention(c->be, q.data + q_col, q.shape[2], k.data + k_col, k.shape[2], v.data + v_col,
                                      v.shape[2], q.shape[0], q.shape[1], k.shape[1], heads, width / heads, causal,

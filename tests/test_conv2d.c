@@ -134,6 +134,12 @@ int main(void) {
     const shape fshapes[] = {
         {1, 4, 9, 11, 20, 3, 1, 1},   /* UNet conv_in scaled down: C=4, K=36 */
         {2, 16, 8, 8, 24, 3, 1, 1},   /* batch 2; Wo=8 < 16: a tile spans two output rows */
+        /* batches of small images run as one GEMM, the images' positions side by side */
+        {3, 40, 4, 4, 14, 3, 1, 1},   /* one sliver per image: strips and sliver pairs span images; 2 K blocks */
+        {2, 12, 12, 12, 20, 3, 1, 1}, /* 9 slivers per image: a sliver pair straddles the two images */
+        {2, 8, 8, 8, 10, 3, 2, 1},    /* stride 2 to 4x4 per image */
+        {4, 16, 4, 8, 9, 1, 1, 0},    /* 1x1, 32 positions per image */
+        {2, 6, 5, 5, 7, 3, 1, 1},     /* 25 positions per image: not whole slivers, image by image */
         {1, 8, 17, 13, 10, 3, 2, 1},  /* downsample: stride 2, odd sizes */
         {1, 5, 5, 5, 7, 3, 2, 0},     /* stride 2, no padding */
         {1, 32, 6, 7, 20, 1, 1, 0},   /* 1x1 (skip connections, VAE attention projections) */

@@ -578,6 +578,14 @@ static void prepack_a_task(void *vr, int64_t t, int thread) {
     d->pack_a(d->ctx, sl * MR, (int)min64(MR, d->M - sl * MR), pc, kc, r->apre + (pc * nsl + sl * kc) * AW, r->isa);
 }
 
+/* Where element (row, col) of C lives (see sdc_gemm_desc.col_group); a 16-column sliver
+ * never straddles two groups. */
+static inline float *c_at(const sdc_gemm_desc *d, int64_t row, int64_t col) {
+    if (!d->col_group) return d->c + row * d->ldc + col;
+    const int64_t g = col / d->col_group;
+    return d->c + g * d->group_stride + row * d->ldc + (col - g * d->col_group);
+}
+
 /* One MR x NR tile of C at c (row stride ldc): rows [row, row+mr), columns [col, col+nr) of
  * the product; row/col index the biases. */
 static void run_tile(const gemm_run *r, const float *ap, const float *const *arow, const float *b, int64_t row,
@@ -690,10 +698,10 @@ static void compute_task(void *vr, int64_t t, int thread) {
         for (int64_t ir = 0; ir < mcur; ir += MR) {
             const int64_t row = i0 + ir;
             const int mr = (int)min64(MR, mcur - ir);
-            float *c = d->c + row * d->ldc + col;
-            if (pair && block_tile_pair(r, ablk, i0, b, b + r->kc * NR, row, mr, col, c, c + NR, d->ldc)) continue;
+            float *c = c_at(d, row, col), *c1 = pair ? c_at(d, row, col + NR) : NULL;
+            if (pair && block_tile_pair(r, ablk, i0, b, b + r->kc * NR, row, mr, col, c, c1, d->ldc)) continue;
             block_tile(r, ablk, i0, b, row, mr, col, nr, c, d->ldc);
-            if (pair) block_tile(r, ablk, i0, b + r->kc * NR, row, mr, col + NR, NR, c + NR, d->ldc);
+            if (pair) block_tile(r, ablk, i0, b + r->kc * NR, row, mr, col + NR, NR, c1, d->ldc);
         }
         if (pair) s++;
     }
@@ -746,8 +754,8 @@ static void fused_task(void *vr, int64_t t, int thread) {
                         const int64_t row = i0 + ir;
                         const int mr = (int)min64(MR, mcur - ir);
                         /* the next sliver's C: the next stage block, or the next 16 columns */
-                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : d->c + row * d->ldc + col;
-                        float *c1 = stage ? c + mpad * NR : c + NR;
+                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : c_at(d, row, col);
+                        float *c1 = stage ? c + mpad * NR : pair ? c_at(d, row, col + NR) : NULL;
                         const int64_t ldc = stage ? NR : d->ldc;
                         if (pair && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c, c1, ldc)) continue;
                         block_tile(&r, ablk, i0, b, row, mr, col, nr, c, ldc);
@@ -761,14 +769,16 @@ static void fused_task(void *vr, int64_t t, int thread) {
             for (int64_t i = 0; i < mcur; i++)
                 for (int64_t s = g0; s < g1; s++) {
                     const int64_t col = s * NR;
-                    memcpy(d->c + (i0 + i) * d->ldc + col, stage + ((s - g0) * mpad + i) * NR,
+                    memcpy(c_at(d, i0 + i, col), stage + ((s - g0) * mpad + i) * NR,
                            (size_t)min64(NR, d->N - col) * sizeof(float));
                 }
     }
 }
 
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
-    if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 || d->ldc < d->N ||
+    if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 ||
+        (d->col_group ? d->col_group < 0 || d->col_group % NR || d->N % d->col_group || d->ldc < d->col_group
+                      : d->ldc < d->N) ||
         d->kgran <= 0 || (!d->pack_a && (!d->a || d->lda < d->K)))
         return SDC_E_INVALID;
     gemm_run run = {0}; /* on the stack (~2 KiB): a call allocates nothing once scratch has grown */

@@ -133,6 +133,11 @@ typedef struct sdc_gemm_desc {
                                  panel round trip through L3, one pool loop per call */
     float *c;
     int64_t ldc;
+    /* 0: C is one [M, ldc] matrix. Else the columns come in groups of col_group (a multiple
+     * of 16 dividing N; ldc >= col_group): column j of row i is at
+     * c + (j / col_group) * group_stride + i * ldc + j % col_group, so one GEMM can cover a
+     * batch of NCHW images (conv2d: the images' output positions side by side). */
+    int64_t col_group, group_stride;
 } sdc_gemm_desc;
 
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d);

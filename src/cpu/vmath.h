@@ -83,6 +83,24 @@ SDC_AVX2_INLINE __m256 sdc_v_exp2(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* sdc_v_exp2 on 16 lanes: the same operations in the same order, so each lane's result
+ * equals the 8-lane version's bit for bit (the attention softmax mixes the two widths). */
+static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c"))) __m512 sdc_v_exp2_512(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-127.0f), x);
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.52527338040598e-5f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.54035303933816e-4f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.33335581464284e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.61812910762848e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.55041086648216e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.40226506959101e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.93147180559945e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
 /* erfc(z + dz) for z >= 0 (callers pass |z|), dz a tiny correction (|dz| <= ulp(z)) that
  * carries the rounding error of z itself: erfc(z + dz) ~= erfc(z) - dz * 2/sqrt(pi) e^-z^2.
  * Pass zero when z is exact. */

@@ -27,8 +27,9 @@
 #endif
 
 enum {
-    MERGE_MAX_POSITIONS = 1024, /* per image (at most the shared-panel size) */
-    MERGE_MAX_COLUMNS = 2048,   /* over the batch */
+    PANEL_MAX_POSITIONS = 1024, /* per image: up to this many outputs B is packed once per call into
+                                   the GEMM's shared panel, beyond it per task (b_per_task) */
+    MERGE_MAX_COLUMNS = 2048,   /* small images batched into one GEMM: columns over the batch */
 };
 
 typedef struct conv_ctx {
@@ -298,13 +299,13 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
     sdc_gemm_desc d = {
         .M = O, .N = Ho * Wo, .K = K, .kgran = sdc_type_traits_of(wt)->block,
         .pack_a = conv_pack_a, .pack_b = conv_pack_b, .ctx = &cc,
-        .bias_m = bias, .bias_n = NULL, .b_per_task = Ho * Wo > 1024, .ldc = Ho * Wo,
+        .bias_m = bias, .bias_n = NULL, .b_per_task = Ho * Wo > PANEL_MAX_POSITIONS, .ldc = Ho * Wo,
     };
     /* Small images (the UNet's 8x8..32x32 levels, batch 2 for CFG): one GEMM over the whole
      * batch, the images' output positions side by side, so each weight block is dequantized
      * and packed once per call instead of once per image, and the tiles have twice the width.
      * Needs whole 16-column slivers per image; each output's fma chain is unchanged. */
-    if (B > 1 && Ho * Wo <= MERGE_MAX_POSITIONS && (Ho * Wo) % 16 == 0 && B * Ho * Wo <= MERGE_MAX_COLUMNS) {
+    if (B > 1 && Ho * Wo <= PANEL_MAX_POSITIONS && (Ho * Wo) % 16 == 0 && B * Ho * Wo <= MERGE_MAX_COLUMNS) {
         cc.x = x, cc.merged = Ho * Wo;
         d.N = B * Ho * Wo, d.c = y, d.col_group = Ho * Wo, d.group_stride = O * Ho * Wo;
         return sdc_cpu_gemm(cpu, &d);

@@ -33,6 +33,15 @@
 #define SDC_E_C3 1.66666666666666666667e-1f
 #define SDC_E_C2 0.5f
 
+/* Taylor coefficients of 2^f = e^(f ln2): ln2^k/k! (shared by the 8- and 16-lane exp2). */
+#define SDC_EXP2_C7 1.52527338040598e-5f
+#define SDC_EXP2_C6 1.54035303933816e-4f
+#define SDC_EXP2_C5 1.33335581464284e-3f
+#define SDC_EXP2_C4 9.61812910762848e-3f
+#define SDC_EXP2_C3 5.55041086648216e-2f
+#define SDC_EXP2_C2 2.40226506959101e-1f
+#define SDC_EXP2_C1 6.93147180559945e-1f
+
 /* e^r for |r| <= 0.35 (degree-7 Taylor, truncation error < 6e-9 relative). */
 SDC_AVX2_INLINE __m256 sdc_v_expm_poly(__m256 r) {
     __m256 p = _mm256_set1_ps(SDC_E_C7);
@@ -71,13 +80,13 @@ SDC_AVX2_INLINE __m256 sdc_v_exp2(__m256 x) {
     x = _mm256_max_ps(_mm256_set1_ps(-127.0f), x);
     __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 f = _mm256_sub_ps(x, n); /* exact, |f| <= 0.5 */
-    __m256 p = _mm256_set1_ps(1.52527338040598e-5f);           /* ln2^7/7! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.54035303933816e-4f)); /* ln2^6/6! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.33335581464284e-3f)); /* ln2^5/5! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.61812910762848e-3f)); /* ln2^4/4! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.55041086648216e-2f)); /* ln2^3/3! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.40226506959101e-1f)); /* ln2^2/2! */
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.93147180559945e-1f)); /* ln2 */
+    __m256 p = _mm256_set1_ps(SDC_EXP2_C7);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C6));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C5));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C4));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C3));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C2));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDC_EXP2_C1));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
@@ -89,13 +98,13 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma,f16c"))) __
     x = _mm512_max_ps(_mm512_set1_ps(-127.0f), x);
     __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.52527338040598e-5f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.54035303933816e-4f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.33335581464284e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.61812910762848e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.55041086648216e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.40226506959101e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.93147180559945e-1f));
+    __m512 p = _mm512_set1_ps(SDC_EXP2_C7);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C6));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C5));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C4));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C3));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C2));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(SDC_EXP2_C1));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));

@@ -58,7 +58,16 @@ static void run_case_algo(tu_rng *r, sdc_type t, shape sh, int with_bias, int wi
     fill_normal(r, wsrc, O * K);
     if (bias) fill_normal(r, bias, O);
     for (int64_t o = 0; o < O; o++) {
-        CHECK(sdc_quantize_row(t, wsrc + o * K, w + o * rb, K));
+        if (sdc_can_quantize(t)) {
+            CHECK(sdc_quantize_row(t, wsrc + o * K, w + o * rb, K));
+        } else { /* Q6_K (no quantizer): random codes and scales, a small finite d per block */
+            CHECK(t == SDC_TYPE_Q6_K);
+            for (uint64_t i = 0; i < rb; i++) w[o * rb + i] = (uint8_t)tu_rng_u64(r);
+            for (int64_t b = 0; b < K / SDC_QK_K; b++) {
+                sdc_block_q6_k *blk = (sdc_block_q6_k *)(void *)(w + o * rb) + b;
+                blk->d = sdc_f32_to_f16(0x1p-12f * (float)(1 + tu_rng_u64(r) % 16));
+            }
+        }
         CHECK(sdc_dequantize_row(t, w + o * rb, wf + o * K, K));
     }
     CHECK(sdc_cpu_conv2d(cpu2, B, C, H, W, x, O, k, k, s, p, t, w, bias, y2) == SDC_OK);
@@ -191,6 +200,9 @@ int main(void) {
         }
     run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 32, 34, 24, 3, 1, 1}, 1, 2);
     run_case_algo(&r, SDC_TYPE_Q8_0, (shape){1, 32, 48, 46, 24, 3, 1, 1}, 1, 4);
+    /* a K-quant (blocks of 256 do not divide the 288-value weight chunks): through f32 rows */
+    run_case_algo(&r, SDC_TYPE_Q6_K, (shape){1, 256, 32, 32, 16, 3, 1, 1}, 1, 2);
+    run_case_algo(&r, SDC_TYPE_Q6_K, (shape){1, 256, 48, 48, 20, 3, 1, 1}, 0, 4);
     run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 34, 32, 16, 3, 1, 1}, 0, 2);
     run_case_algo(&r, SDC_TYPE_BF16, (shape){1, 16, 48, 48, 16, 3, 1, 1}, 0, 4);
     run_case_algo(&r, SDC_TYPE_F16, (shape){1, 16, 96, 90, 16, 3, 1, 1}, 1, 1); /* automatic: F(4x4) */
@@ -202,7 +214,7 @@ int main(void) {
      * cross from one image into the next (F(2x2): blocks of 12 and 8, chunks of 3 of an
      * image's 17 tile rows; F(4x4): blocks of 6 and 2, chunks of 2 of 9) */
     cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes =
-        16 * 12 * 24 * sizeof(float);
+        16 * 16 * 24 * sizeof(float);
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 16 * 3 * 18 * 24 * sizeof(float);
     run_case_algo(&r, SDC_TYPE_F16, (shape){3, 24, 34, 35, 32, 3, 1, 1}, 1, 2);
@@ -216,7 +228,7 @@ int main(void) {
      * output channels: the blocks loop outermost and each chunk's input is transformed again
      * per block (F(2x2): 4 blocks x 32 chunks; F(4x4): 8 x 32) */
     cpu1->winograd_u_bytes = cpu2->winograd_u_bytes = cpu3->winograd_u_bytes = cpus->winograd_u_bytes =
-        16 * 12 * 16 * sizeof(float);
+        16 * 16 * 16 * sizeof(float);
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 16 * 8 * 16 * sizeof(float);
     run_case_algo(&r, SDC_TYPE_F16, (shape){1, 16, 64, 16, 48, 3, 1, 1}, 1, 2);

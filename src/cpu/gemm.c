@@ -775,6 +775,36 @@ static void fused_task(void *vr, int64_t t, int thread) {
     }
 }
 
+void sdc_gemm_packed(sdc_isa isa, int64_t m, int64_t n, int64_t K, const float *a, const float *b, float *c,
+                     int64_t ldc) {
+    const sdc_gemm_desc d = {.M = m, .N = n, .K = K}; /* no biases: every chain starts at 0 */
+    gemm_run r = {.d = &d, .isa = isa};
+    const int64_t nsl = n / NR;
+    for (r.pc = 0; r.pc < K; r.pc += KC_MAX) {
+        r.kc = min64(KC_MAX, K - r.pc);
+        for (int64_t s = 0; s < nsl; s++) {
+            const float *b0 = b + (s * K + r.pc) * NR;
+            const bool pair = isa >= SDC_ISA_AVX512 && s + 1 < nsl;
+            for (int64_t row = 0; row < m; row += MR) {
+                const int mr = (int)min64(MR, m - row);
+                const float *ap = a + ((row / MR) * K + r.pc) * AW;
+                float *c0 = c + row * ldc + s * NR;
+#ifdef SDC_GEMM_X86
+                if (pair && mr == MR) {
+                    const float *bn[2] = {zeros16, zeros16};
+                    float *const cc[2] = {c0, c0 + NR};
+                    ukr_avx512_pair(r.kc, ap, NULL, b0, b0 + K * NR, cc, ldc, r.pc > 0, zeros16, bn);
+                    continue;
+                }
+#endif
+                run_tile(&r, ap, NULL, b0, row, mr, s * NR, NR, c0, ldc);
+                if (pair) run_tile(&r, ap, NULL, b0 + K * NR, row, mr, (s + 1) * NR, NR, c0 + NR, ldc);
+            }
+            if (pair) s++;
+        }
+    }
+}
+
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     if (!cpu || !d || !d->c || !d->pack_b || d->M <= 0 || d->N <= 0 || d->K <= 0 ||
         (d->col_group ? d->col_group < 0 || d->col_group % NR || d->N % d->col_group || d->ldc < d->col_group

@@ -142,6 +142,15 @@ typedef struct sdc_gemm_desc {
 
 sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d);
 
+/* C[m, n] = A . B for operands the caller packed, on the calling thread (a task's share of
+ * a larger product, e.g. one Winograd component): A as ceil(m/6) slivers of K x 8 floats
+ * (sliver s at a + s*K*8, a[k*8 + i] row i; lanes past m anything finite), B as n/16 slivers
+ * of K x 16 (sliver s at b + s*K*16; n a multiple of 16), C row-major with ldc >= n; rows
+ * past m are not written. Each element is the fma chain from 0 over k = 0..K-1 in order, as
+ * in sdc_cpu_gemm, so it equals that GEMM's result bit for bit. */
+void sdc_gemm_packed(sdc_isa isa, int64_t m, int64_t n, int64_t K, const float *a, const float *b, float *c,
+                     int64_t ldc);
+
 /* Dequantizes values [k0, k0+n) of a weight row of type t (row at `row`, k0 a multiple of
  * the block size, n a multiple of it or reaching the row's end) into dst, with the SIMD
  * decoders when isa >= AVX2 (bit-identical to sdc_dequantize_row, which the scalar path
@@ -150,7 +159,8 @@ bool sdc_gemm_dequant_seg(sdc_type t, const void *row, int64_t k0, int64_t n, fl
 
 /* Packs rows [r0, r0+nr) (nr <= 6) of a weight matrix (rows of row_bytes bytes, type t),
  * values [k0, k0+kc), dequantized, as a packed A sliver: dst[k*8 + i], lanes nr..7 zero.
- * kc <= 256. For pack_a callbacks whose A is a weight matrix (conv2d). */
+ * kc <= 384 (any kc for F32, F16, BF16, and Q8_0, Q4_x, Q5_x with k0, kc multiples of 32).
+ * For pack_a callbacks whose A is a weight matrix (conv2d, the Winograd weight transform). */
 void sdc_gemm_pack_weight_a(sdc_type t, const void *w, size_t row_bytes, int64_t r0, int nr, int64_t k0,
                             int64_t kc, float *dst, sdc_isa isa);
 

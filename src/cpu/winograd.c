@@ -25,7 +25,7 @@
  * 2.25x) or 2.25 (m = 4, 4x) for a few additions per tile. Per chunk of tile rows:
  *
  *   V[xi][c][t] = (B^T d_{c,t} B)[xi]            input transform (t: tile within the chunk)
- *   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a GEMMs on the blocked kernel (1x1 convs)
+ *   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a GEMMs on the blocked kernel's micro-tiles
  *   y[o][m*ty+i][m*tx+j] = (A^T M[.][o][t] A)[i][j] + bias[o]
  *
  * U is made once per call from the stored weights (any type the GEMM takes). The input and
@@ -35,7 +35,11 @@
  * AVX2 transforms equal their scalar twins bit for bit. F(4x4)'s larger transform entries
  * cost some accuracy (its U needs the non-dyadic 1/6 and 1/24: the integer part G'g G'^T is
  * formed first and scaled once); tests/test_conv2d.c bounds both variants against fp64.
- * Buffers live in the CPU context's workspace (U plus V and M for one chunk). */
+ * Buffers live in the CPU context's workspace (U plus V and M for one chunk). The weight
+ * and input transforms write U and V straight in the packed A and B layouts of the GEMM
+ * micro-kernels (sdc_gemm_packed), and all a*a GEMMs of a chunk run as one parallel loop:
+ * at 16x16 and 32x32 with 1280 channels, repacking U (up to 40 MB per block) for 36 separate
+ * GEMM calls had cost as much as the products themselves. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -55,11 +59,27 @@ enum {
                                       each of two chunks; C = 1280..1920 won (1.3-1.5x) once the
                                       weight transform was vectorised */
     WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows */
+    WG_WCHUNK = 288,               /* weight values packed at a time: 32 input channels of 9 taps
+                                      (whole blocks of 32 for the quantized types) */
+    WG_GEMM_ROWS = 48,             /* output channels per GEMM task: 8 A slivers of <= 256 k
+                                      (64 KiB) stay in L2 while the B slivers stream past */
 };
 #define WG_U_MAX_BYTES ((size_t)40 << 20) /* U for one block of output channels (F(4x4) of
                                               512 channels: 37.7 MB in one block) */
 
 static int64_t ntiles(int64_t n, int m) { return (n + m - 1) / m; }
+
+/* Weight types packed straight from their stored rows WG_WCHUNK values at a time (block
+ * sizes dividing 288); others (K-quants) go through f32 rows. */
+static int wg_packs_direct(sdc_type t) {
+    const sdc_type_traits *tr = sdc_type_traits_of(t);
+    return tr && WG_WCHUNK % tr->block == 0;
+}
+
+/* floats of weight_task's scratch: the packed chunk, plus 6 f32 rows where needed */
+static size_t wg_weight_scratch(sdc_type t, int64_t C) {
+    return (size_t)WG_WCHUNK * 8 + (wg_packs_direct(t) ? 0 : (size_t)SDC_GEMM_MR * 9 * (size_t)C);
+}
 
 int sdc_winograd_choose(int mode, int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int kh, int kw,
                         int stride, int pad) {
@@ -81,8 +101,8 @@ typedef struct wg_ctx {
     sdc_cpu *cpu;
     int m, a, nx;           /* output tile m x m, input patch a x a (a = m + 2), nx = a*a GEMMs */
     int64_t C, H, W, O, tH, tW;
-    int64_t ty0, Tc;        /* the chunk: tile rows from ty0 (counted over all images: image
-                               ty0 / tH), Tc tiles (whole tile rows) */
+    int64_t ty0, Tc, Tp;    /* the chunk: tile rows from ty0 (counted over all images: image
+                               ty0 / tH), Tc tiles (whole tile rows), Tp = Tc rounded up to 16 */
     int64_t o0, Ob;         /* the block of output channels U and M hold */
     const float *x;         /* [B][C][H][W] */
     float *y;               /* [B][O][H][W] */
@@ -90,7 +110,8 @@ typedef struct wg_ctx {
     const uint8_t *w;
     size_t row_bytes;
     const float *bias;
-    float *U, *V, *M;       /* U[xi][o - o0][c]; V[xi][c][t] and M[xi][o - o0][t] with planes of Tc */
+    float *U, *V, *M;       /* the GEMM operands, packed: U[xi][sliver of 6 o][c][8] (A),
+                               V[xi][sliver of 16 t][c][16] (B); M[xi][o - o0][Tp] (C) */
     int avx2;
     atomic_int failed;      /* an sdc_status: the first failure of a task */
 } wg_ctx;
@@ -148,15 +169,15 @@ static void kernel_scalar(int m, const float *k, const float sc[36], float *u) {
 #define VSUB(x, y) _mm256_sub_ps(x, y)
 #define VMUL(k, x) _mm256_mul_ps(_mm256_set1_ps((float)(k)), x)
 
-/* kernel_scalar for 8 input channels at once (lane l = channel l: its 9 taps at g + 9l);
- * u + xi*plane receives the 8 values of component xi. */
-AVX2_FN static void kernel_avx2(int m, const float *g, const float sc[36], float *u, int64_t plane) {
+/* kernel_scalar for the 8 rows of a packed A sliver at once (lane i = output channel i of
+ * the sliver): the 9 taps of one input channel at g[t*8 + 0..7]; u + xi*ustride receives
+ * the 8 values of component xi. */
+AVX2_FN static void kernel_rows_avx2(int m, const float *g, const float sc[36], float *u, int64_t ustride) {
     const int a = m + 2;
-    const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
     __m256 h[3][6], col[6];
     for (int r = 0; r < 3; r++) {
-        const __m256 k0 = _mm256_i32gather_ps(g + 3 * r, idx, 4), k1 = _mm256_i32gather_ps(g + 3 * r + 1, idx, 4),
-                     k2 = _mm256_i32gather_ps(g + 3 * r + 2, idx, 4);
+        const __m256 k0 = _mm256_loadu_ps(g + 8 * (3 * r)), k1 = _mm256_loadu_ps(g + 8 * (3 * r + 1)),
+                     k2 = _mm256_loadu_ps(g + 8 * (3 * r + 2));
         if (m == 2) G2(__m256, VADD, VSUB, VMUL, k0, k1, k2, h[r]);
         else G4(__m256, VADD, VSUB, VMUL, k0, k1, k2, h[r]);
     }
@@ -164,35 +185,66 @@ AVX2_FN static void kernel_avx2(int m, const float *g, const float sc[36], float
         if (m == 2) G2(__m256, VADD, VSUB, VMUL, h[0][j], h[1][j], h[2][j], col);
         else G4(__m256, VADD, VSUB, VMUL, h[0][j], h[1][j], h[2][j], col);
         for (int i = 0; i < a; i++)
-            _mm256_storeu_ps(u + (int64_t)(i * a + j) * plane,
+            _mm256_storeu_ps(u + (int64_t)(i * a + j) * ustride,
                              m == 2 ? col[i] : _mm256_mul_ps(col[i], _mm256_set1_ps(sc[i * a + j])));
     }
 }
 #endif
 
-static void weight_task(void *vc, int64_t o, int thread) { /* o: within the block */
+/* The transform of channels [c0, c0 + n) of one row sliver, from its packed taps g
+ * (g[(9*(c - c0) + t)*8 + i]: tap t of channel c, row i) into U (u: the sliver's channel 0 in
+ * component 0; component planes ustride apart). */
+static void kernel_rows(const wg_ctx *c, const float *g, int64_t c0, int64_t n, const float sc[36], float *u,
+                        int64_t ustride) {
+#ifdef WG_X86
+    if (c->avx2) {
+        for (int64_t ci = 0; ci < n; ci++) kernel_rows_avx2(c->m, g + 72 * ci, sc, u + (c0 + ci) * 8, ustride);
+        return;
+    }
+#endif
+    for (int64_t ci = 0; ci < n; ci++)
+        for (int i = 0; i < 8; i++) {
+            float k[9], uu[36];
+            for (int t = 0; t < 9; t++) k[t] = g[(9 * ci + t) * 8 + i];
+            kernel_scalar(c->m, k, sc, uu);
+            for (int xi = 0; xi < c->nx; xi++) u[xi * ustride + (c0 + ci) * 8 + i] = uu[xi];
+        }
+}
+
+/* U of one sliver of 6 output channels (s: within the block), written straight in the packed
+ * A layout the GEMM reads: U[xi][s][c][8]. The weights are packed 32 input channels (288
+ * values) at a time, as a GEMM packs its A; types whose blocks do not divide 288 (K-quants)
+ * are first dequantized to f32 rows. */
+static void weight_task(void *vc, int64_t s, int thread) {
     wg_ctx *c = vc;
-    const int64_t C = c->C, O = c->Ob;
-    float *g = sdc_cpu_scratch(c->cpu, thread, (size_t)(9 * C) * sizeof(float));
+    const int64_t C = c->C, K = 9 * C, r0 = c->o0 + s * SDC_GEMM_MR;
+    const int nr = (int)(c->Ob - s * SDC_GEMM_MR < SDC_GEMM_MR ? c->Ob - s * SDC_GEMM_MR : SDC_GEMM_MR);
+    float *g = sdc_cpu_scratch(c->cpu, thread, wg_weight_scratch(c->wt, C) * sizeof(float));
     if (!g) {
         atomic_store(&c->failed, SDC_E_NOMEM);
         return;
     }
-    if (!sdc_gemm_dequant_seg(c->wt, c->w + (size_t)(c->o0 + o) * c->row_bytes, 0, 9 * C, g, c->cpu->isa)) {
-        atomic_store(&c->failed, SDC_E_UNSUPPORTED);
-        return;
+    sdc_type t = c->wt;
+    const uint8_t *w = c->w;
+    size_t rb = c->row_bytes;
+    int64_t r = r0;
+    if (!wg_packs_direct(t)) { /* f32 rows after the packed chunk */
+        float *rows = g + WG_WCHUNK * 8;
+        for (int i = 0; i < nr; i++)
+            if (!sdc_gemm_dequant_seg(t, w + (size_t)(r0 + i) * rb, 0, K, rows + i * K, c->cpu->isa)) {
+                atomic_store(&c->failed, SDC_E_UNSUPPORTED);
+                return;
+            }
+        t = SDC_TYPE_F32, w = (const uint8_t *)rows, rb = (size_t)K * sizeof(float), r = 0;
     }
     float sc[36];
     if (c->m == 4) wg_scales_f4(sc);
-    int64_t ci = 0;
-#ifdef WG_X86
-    if (c->avx2)
-        for (; ci + 8 <= C; ci += 8) kernel_avx2(c->m, g + 9 * ci, sc, c->U + o * C + ci, O * C);
-#endif
-    for (; ci < C; ci++) {
-        float u[36];
-        kernel_scalar(c->m, g + 9 * ci, sc, u);
-        for (int xi = 0; xi < c->nx; xi++) c->U[((int64_t)xi * O + o) * C + ci] = u[xi];
+    float *u = c->U + s * C * 8;
+    const int64_t ustride = ((c->Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR) * C * 8;
+    for (int64_t k0 = 0; k0 < K; k0 += WG_WCHUNK) {
+        const int64_t kc = K - k0 < WG_WCHUNK ? K - k0 : WG_WCHUNK;
+        sdc_gemm_pack_weight_a(t, w, rb, r, nr, k0, kc, g, c->cpu->isa);
+        kernel_rows(c, g, k0 / 9, kc / 9, sc, u, ustride);
     }
 }
 
@@ -307,6 +359,11 @@ AVX2_FN static void in_tiles_avx2(int m, float *const pr[6], int64_t tx, float *
  * rounded up to whole cache lines. */
 static int64_t prow_len(int m, int64_t tW) { return (m * tW + 4 + 15) & ~(int64_t)15; }
 
+/* V's element (component xi, input channel ci, tile t of the chunk) in the packed B layout */
+static inline float *vat(const wg_ctx *c, int xi, int64_t ci, int64_t t) {
+    return c->V + (int64_t)xi * c->Tp * c->C + ((t >> 4) * c->C + ci) * 16 + (t & 15);
+}
+
 static void input_task(void *vc, int64_t ci, int thread) {
     wg_ctx *c = vc;
     const int m = c->m, a = c->a, nx = c->nx;
@@ -331,23 +388,28 @@ static void input_task(void *vc, int64_t ci, int thread) {
             memcpy(pr[r] + 1, xc + iy * W, (size_t)W * sizeof(float));
             memset(pr[r] + 1 + W, 0, (size_t)(L - 1 - W) * sizeof(float));
         }
-        float *v[36];
-        for (int xi = 0; xi < nx; xi++) v[xi] = c->V + ((int64_t)xi * C + ci) * Tc + t0;
         int64_t tx = 0;
 #ifdef WG_X86
         if (c->avx2)
             for (; tx + 8 <= tW; tx += 8) {
-                float *vt[36];
-                for (int xi = 0; xi < nx; xi++) vt[xi] = v[xi] + tx;
+                const int64_t t = t0 + tx;
+                float *vt[36], tmp[36][8];
+                const int split = (t & 15) > 8; /* the 8 tiles straddle two slivers */
+                for (int xi = 0; xi < nx; xi++) vt[xi] = split ? tmp[xi] : vat(c, xi, ci, t);
                 in_tiles_avx2(m, pr, tx, vt);
+                if (split)
+                    for (int xi = 0; xi < nx; xi++)
+                        for (int l = 0; l < 8; l++) *vat(c, xi, ci, t + l) = tmp[xi][l];
             }
 #endif
         for (; tx < tW; tx++) {
             float t[36];
             in_tile_scalar(m, pr, tx, t);
-            for (int xi = 0; xi < nx; xi++) v[xi][tx] = t[xi];
+            for (int xi = 0; xi < nx; xi++) *vat(c, xi, ci, t0 + tx) = t[xi];
         }
     }
+    for (int64_t t = Tc; t < c->Tp; t++) /* the last sliver's spare lanes: zero columns of M */
+        for (int xi = 0; xi < nx; xi++) *vat(c, xi, ci, t) = 0.0f;
 }
 
 /* ---------------------------------------------------------------- output transform */
@@ -443,7 +505,7 @@ static void output_task(void *vc, int64_t o, int thread) { /* o: within the bloc
         const int64_t gty = c->ty0 + t0 / tW, b = gty / c->tH, oy = m * (gty % c->tH);
         const int nrows = oy + m <= H ? m : (int)(H - oy);
         const float *mp[36];
-        for (int xi = 0; xi < nx; xi++) mp[xi] = c->M + ((int64_t)xi * Ob + o) * Tc + t0;
+        for (int xi = 0; xi < nx; xi++) mp[xi] = c->M + ((int64_t)xi * Ob + o) * c->Tp + t0;
         float *yr[4];
         yr[0] = c->y + ((b * c->O + c->o0 + o) * H + oy) * W;
         for (int i = 1; i < m; i++) yr[i] = i < nrows ? yr[i - 1] + W : yr[0]; /* rows past H: unused */
@@ -470,6 +532,22 @@ static void output_task(void *vc, int64_t o, int thread) { /* o: within the bloc
     }
 }
 
+/* ---------------------------------------------------------------- the GEMMs */
+
+/* Task t: component xi = t / ngroups, output channels [WG_GEMM_ROWS * g, +WG_GEMM_ROWS) of the
+ * block (g = t % ngroups): M[xi] rows = U[xi] rows . V[xi], all tiles of the chunk. */
+static void gemm_task(void *vc, int64_t t, int thread) {
+    (void)thread;
+    const wg_ctx *c = vc;
+    const int64_t ngroups = (c->Ob + WG_GEMM_ROWS - 1) / WG_GEMM_ROWS;
+    const int xi = (int)(t / ngroups);
+    const int64_t r0 = (t % ngroups) * WG_GEMM_ROWS, C = c->C;
+    const int64_t rows = c->Ob - r0 < WG_GEMM_ROWS ? c->Ob - r0 : WG_GEMM_ROWS;
+    const int64_t uplane = ((c->Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR) * C * 8;
+    sdc_gemm_packed(c->cpu->isa, rows, c->Tp, C, c->U + xi * uplane + (r0 / SDC_GEMM_MR) * C * 8,
+                    c->V + (int64_t)xi * c->Tp * C, c->M + ((int64_t)xi * c->Ob + r0) * c->Tp, c->Tp);
+}
+
 /* ---------------------------------------------------------------- driver */
 
 sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, int64_t H, int64_t W,
@@ -478,16 +556,16 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
     if (m != 2 && m != 4) return SDC_E_INVALID;
     const int a = m + 2, nx = a * a;
     const int64_t tH = ntiles(H, m), tW = ntiles(W, m), nrows = B * tH; /* tile rows of all images */
-    /* output channels per block: U of a block within the U limit, blocks of equal size
-     * (a multiple of 6 rows where there are several) */
+    /* output channels per block: U of a block (whole slivers of 6 rows, 8 floats per k) within
+     * the U limit, blocks of equal size (a multiple of 6 rows where there are several) */
     const size_t u_max = cpu->winograd_u_bytes ? cpu->winograd_u_bytes : WG_U_MAX_BYTES;
     const size_t chunk_max = cpu->winograd_chunk_bytes ? cpu->winograd_chunk_bytes : WG_CHUNK_BYTES;
-    int64_t Ob = (int64_t)(u_max / ((size_t)(nx * C) * sizeof(float)));
-    if (Ob < 6) Ob = 6;
+    int64_t Ob = SDC_GEMM_MR * (int64_t)(u_max / ((size_t)(nx * C) * 8 * sizeof(float)));
+    if (Ob < SDC_GEMM_MR) Ob = SDC_GEMM_MR;
     if (Ob >= O) Ob = O;
     else {
         const int64_t nob = (O + Ob - 1) / Ob;
-        Ob = ((O + nob - 1) / nob + 5) / 6 * 6;
+        Ob = ((O + nob - 1) / nob + SDC_GEMM_MR - 1) / SDC_GEMM_MR * SDC_GEMM_MR;
     }
     /* tile rows per chunk: V and M of a chunk within the chunk limit, chunks of equal size */
     const int64_t mx = C > Ob ? C : Ob;
@@ -496,11 +574,13 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
     if (nty > nrows) nty = nrows;
     const int64_t nch = (nrows + nty - 1) / nty;
     nty = (nrows + nch - 1) / nch;
-    const int64_t tcap = nty * tW;
-    const size_t nu = (size_t)(nx * Ob) * (size_t)C, nv = (size_t)(nx * C * tcap), nm = (size_t)(nx * Ob * tcap);
+    const int64_t tcap = (nty * tW + 15) & ~(int64_t)15; /* tiles of a chunk, whole B slivers */
+    const int64_t nsl = (Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR;
+    const size_t nu = (size_t)(nx * nsl * 8) * (size_t)C, nv = (size_t)(nx * C * tcap), nm = (size_t)(nx * Ob * tcap);
     float *U = sdc_cpu_workspace(cpu, (nu + nv + nm) * sizeof(float) + 128);
     if (!U) return SDC_E_NOMEM;
-    const size_t per_thread = (size_t)(9 * C > a * prow_len(m, tW) ? 9 * C : a * prow_len(m, tW)) * sizeof(float);
+    const size_t wsc = wg_weight_scratch(wt, C), isc = (size_t)(a * prow_len(m, tW));
+    const size_t per_thread = (wsc > isc ? wsc : isc) * sizeof(float);
     for (int t = 0; t < cpu->n_threads; t++)
         if (!sdc_cpu_scratch(cpu, t, per_thread)) return SDC_E_NOMEM;
 
@@ -526,7 +606,7 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
     const int blocks_outer = nob > 1 && nch > 1 && nob * nrows * tW < nch * O;
     if (nob == 1) {
         c.o0 = 0, c.Ob = O;
-        sdc_pool_for(cpu->pool, O, weight_task, &c);
+        sdc_pool_for(cpu->pool, nsl, weight_task, &c);
         if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
     }
     const int64_t n_outer = blocks_outer ? nob : nch, n_inner = blocks_outer ? nch : nob;
@@ -536,22 +616,18 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
             const int new_chunk = blocks_outer || ii == 0, new_block = nob > 1 && (!blocks_outer || ii == 0);
             c.ty0 = ich * nty;
             c.Tc = (c.ty0 + nty <= nrows ? nty : nrows - c.ty0) * tW;
+            c.Tp = (c.Tc + 15) & ~(int64_t)15;
             c.o0 = iob * Ob;
             c.Ob = c.o0 + Ob <= O ? Ob : O - c.o0;
             if (new_block) {
-                sdc_pool_for(cpu->pool, c.Ob, weight_task, &c);
+                sdc_pool_for(cpu->pool, (c.Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR, weight_task, &c);
                 if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
             }
             if (new_chunk) {
                 sdc_pool_for(cpu->pool, C, input_task, &c);
                 if (atomic_load(&c.failed)) return (sdc_status)atomic_load(&c.failed);
             }
-            for (int xi = 0; xi < nx; xi++) {
-                sdc_status st = sdc_cpu_conv2d(cpu, 1, C, 1, c.Tc, c.V + (int64_t)xi * C * c.Tc, c.Ob, 1, 1, 1, 0,
-                                               SDC_TYPE_F32, c.U + (int64_t)xi * c.Ob * C, NULL,
-                                               c.M + (int64_t)xi * c.Ob * c.Tc);
-                if (st != SDC_OK) return st;
-            }
+            sdc_pool_for(cpu->pool, nx * ((c.Ob + WG_GEMM_ROWS - 1) / WG_GEMM_ROWS), gemm_task, &c);
             sdc_pool_for(cpu->pool, c.Ob, output_task, &c);
         }
     return SDC_OK;

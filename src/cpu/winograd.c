@@ -58,14 +58,19 @@ enum {
                                       ms): its U needs several blocks, each transformed again for
                                       each of two chunks; C = 1280..1920 won (1.3-1.5x) once the
                                       weight transform was vectorised */
-    WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows */
+    WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows, U in one block */
+    WG_CHUNK_BLOCKED_BYTES = 48 << 20, /* ... U in several blocks: larger chunks, so that fewer
+                                          transforms are repeated (1920->640 at 32x32: one
+                                          chunk, 141 -> 72 ms; 16 MiB chunks stay better where
+                                          nothing repeats, 128 channels at 512x512: 189 vs 222) */
     WG_WCHUNK = 288,               /* weight values packed at a time: 32 input channels of 9 taps
                                       (whole blocks of 32 for the quantized types) */
     WG_GEMM_ROWS = 48,             /* output channels per GEMM task: 8 A slivers of <= 256 k
                                       (64 KiB) stay in L2 while the B slivers stream past */
 };
-#define WG_U_MAX_BYTES ((size_t)40 << 20) /* U for one block of output channels (F(4x4) of
-                                              512 channels: 37.7 MB in one block) */
+#define WG_U_MAX_BYTES ((size_t)16 << 20) /* U for one block of output channels: blocks of
+                                              this size beat 40 MiB ones (1280 channels at 32x32:
+                                              90 vs 139 ms; 512 at 128x128: 123 vs 148 ms) */
 
 static int64_t ntiles(int64_t n, int m) { return (n + m - 1) / m; }
 
@@ -559,7 +564,6 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
     /* output channels per block: U of a block (whole slivers of 6 rows, 8 floats per k) within
      * the U limit, blocks of equal size (a multiple of 6 rows where there are several) */
     const size_t u_max = cpu->winograd_u_bytes ? cpu->winograd_u_bytes : WG_U_MAX_BYTES;
-    const size_t chunk_max = cpu->winograd_chunk_bytes ? cpu->winograd_chunk_bytes : WG_CHUNK_BYTES;
     int64_t Ob = SDC_GEMM_MR * (int64_t)(u_max / ((size_t)(nx * C) * 8 * sizeof(float)));
     if (Ob < SDC_GEMM_MR) Ob = SDC_GEMM_MR;
     if (Ob >= O) Ob = O;
@@ -568,6 +572,9 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_cpu *cpu, int m, int64_t B, int64_t C, i
         Ob = ((O + nob - 1) / nob + SDC_GEMM_MR - 1) / SDC_GEMM_MR * SDC_GEMM_MR;
     }
     /* tile rows per chunk: V and M of a chunk within the chunk limit, chunks of equal size */
+    const size_t chunk_max = cpu->winograd_chunk_bytes ? cpu->winograd_chunk_bytes
+                             : Ob < O                  ? WG_CHUNK_BLOCKED_BYTES
+                                                       : WG_CHUNK_BYTES;
     const int64_t mx = C > Ob ? C : Ob;
     int64_t nty = (int64_t)(chunk_max / ((size_t)(nx * tW * mx) * sizeof(float)));
     if (nty < 1) nty = 1;

@@ -121,6 +121,9 @@ typedef struct wg_ctx {
     atomic_int failed;      /* an sdc_status: the first failure of a task */
 } wg_ctx;
 
+/* U's component plane for the current block: its slivers of 6 output channels, C x 8 each */
+static inline int64_t uplane(const wg_ctx *c) { return ((c->Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR) * c->C * 8; }
+
 /* ---------------------------------------------------------------- weight transform */
 
 /* The 1-D kernel transforms (a, b, d) -> G (a, b, d)^T, written once for floats and AVX2
@@ -245,7 +248,7 @@ static void weight_task(void *vc, int64_t s, int thread) {
     float sc[36];
     if (c->m == 4) wg_scales_f4(sc);
     float *u = c->U + s * C * 8;
-    const int64_t ustride = ((c->Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR) * C * 8;
+    const int64_t ustride = uplane(c);
     for (int64_t k0 = 0; k0 < K; k0 += WG_WCHUNK) {
         const int64_t kc = K - k0 < WG_WCHUNK ? K - k0 : WG_WCHUNK;
         sdc_gemm_pack_weight_a(t, w, rb, r, nr, k0, kc, g, c->cpu->isa);
@@ -548,8 +551,7 @@ static void gemm_task(void *vc, int64_t t, int thread) {
     const int xi = (int)(t / ngroups);
     const int64_t r0 = (t % ngroups) * WG_GEMM_ROWS, C = c->C;
     const int64_t rows = c->Ob - r0 < WG_GEMM_ROWS ? c->Ob - r0 : WG_GEMM_ROWS;
-    const int64_t uplane = ((c->Ob + SDC_GEMM_MR - 1) / SDC_GEMM_MR) * C * 8;
-    sdc_gemm_packed(c->cpu->isa, rows, c->Tp, C, c->U + xi * uplane + (r0 / SDC_GEMM_MR) * C * 8,
+    sdc_gemm_packed(c->cpu->isa, rows, c->Tp, C, c->U + xi * uplane(c) + (r0 / SDC_GEMM_MR) * C * 8,
                     c->V + (int64_t)xi * c->Tp * C, c->M + ((int64_t)xi * c->Ob + r0) * c->Tp, c->Tp);
 }
 

@@ -237,7 +237,7 @@ int main(void) {
     cpu1->winograd_chunk_bytes = cpu2->winograd_chunk_bytes = cpu3->winograd_chunk_bytes =
         cpus->winograd_chunk_bytes = 0;
 
-    /* which variant, where: 128 tiles (over the batch), F(4x4) first; channels 16..2048 in,
+    /* which variant, where: 128 tiles (over the batch), F(4x4) first; channels 16..2560 in,
      * >= 16 out; 3x3 stride 1 pad 1 only */
     CHECK(sdc_winograd_choose(1, 2, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* UNet 64x64: 512 tiles */
     CHECK(sdc_winograd_choose(1, 1, 320, 64, 64, 320, 3, 3, 1, 1) == 4);  /* 256 4x4 tiles */
@@ -246,7 +246,8 @@ int main(void) {
     CHECK(sdc_winograd_choose(1, 2, 1920, 32, 32, 640, 3, 3, 1, 1) == 4);
     CHECK(sdc_winograd_choose(1, 1, 16, 32, 32, 16, 3, 3, 1, 1) == 2);    /* 256 2x2 tiles */
     CHECK(sdc_winograd_choose(1, 1, 16, 22, 22, 16, 3, 3, 1, 1) == 0);    /* 121 2x2 tiles */
-    CHECK(sdc_winograd_choose(1, 2, 2560, 16, 16, 1280, 3, 3, 1, 1) == 0); /* too deep */
+    CHECK(sdc_winograd_choose(1, 2, 2560, 16, 16, 1280, 3, 3, 1, 1) == 2); /* 128 2x2 tiles */
+    CHECK(sdc_winograd_choose(1, 2, 2561, 16, 16, 1280, 3, 3, 1, 1) == 0); /* too deep */
     CHECK(sdc_winograd_choose(1, 2, 1920, 16, 16, 1280, 3, 3, 1, 1) == 2); /* 128 2x2, 32 4x4 */
     CHECK(sdc_winograd_choose(1, 2, 1280, 8, 8, 1280, 3, 3, 1, 1) == 0);   /* 32 2x2 tiles */
     CHECK(sdc_winograd_choose(1, 2, 15, 64, 64, 320, 3, 3, 1, 1) == 0);

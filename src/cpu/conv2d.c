@@ -13,7 +13,7 @@
  *       bench_ops (see BENCHMARKS.md).
  * So the scratch is the GEMM's (bounded, a few MiB), whatever the layer size, and the
  * output is written in NCHW directly (the 16-wide vector dimension is the spatial one).
- * 3x3 stride-1 pad-1 layers with enough tiles and at most 2048 input channels go to
+ * 3x3 stride-1 pad-1 layers with enough tiles and at most 2560 input channels go to
  * Winograd F(4x4,3x3) or F(2x2,3x3) instead (winograd.c; cpu->winograd, SDC_WINOGRAD=0
  * turns it off). */
 #include <string.h>

@@ -87,7 +87,7 @@ sdc_status sdc_cpu_conv2d(sdc_cpu *cpu, int64_t B, int64_t C, int64_t H, int64_t
                           const float *bias, float *y);
 
 /* Winograd F(m x m, 3x3), m = 2 or 4 (winograd.c): what sdc_cpu_conv2d runs instead of the
- * implicit GEMM for 3x3 stride-1 pad-1 layers with 16..2048 input channels, at least 16
+ * implicit GEMM for 3x3 stride-1 pad-1 layers with 16..2560 input channels, at least 16
  * output channels and enough tiles over the batch. sdc_winograd_choose returns the m to use
  * (0: the direct convolution) for mode = cpu->winograd: 0 off, 1 automatic (F(4x4) with at
  * least 128 4x4 tiles over the batch, else F(2x2) with at least 128 2x2 tiles), 2 or 4 that

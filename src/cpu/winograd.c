@@ -54,10 +54,9 @@
 enum {
     WG_MIN_TILES = 128,            /* fewer tiles (all images): GEMMs too narrow to gain */
     WG_MIN_CHANNELS = 16,          /* C and O: the GEMMs need rows and depth */
-    WG_MAX_CHANNELS_IN = 2048,     /* C = 2560 (16x16, batch 2) lost to the direct conv (250 vs 242
-                                      ms): its U needs several blocks, each transformed again for
-                                      each of two chunks; C = 1280..1920 won (1.3-1.5x) once the
-                                      weight transform was vectorised */
+    WG_MAX_CHANNELS_IN = 2560,     /* the deepest layer measured: 2560 -> 1280 at 16x16, batch 2,
+                                      F(2x2) 68-73 ms vs 104-106 direct once U was written packed
+                                      (with the per-product repacking it had lost, 250 vs 242) */
     WG_CHUNK_BYTES = 16 << 20,     /* V (and M) for one chunk of tile rows, U in one block */
     WG_CHUNK_BLOCKED_BYTES = 48 << 20, /* ... U in several blocks: larger chunks, so that fewer
                                           transforms are repeated (1920->640 at 32x32: one

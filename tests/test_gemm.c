@@ -262,6 +262,9 @@ int main(void) {
     run_case(&r, SDC_TYPE_Q8_0, 97, 130, 15424, 15424, 130, 1);
     run_case(&r, SDC_TYPE_Q8_0, 16, 4200, 64, 64, 4200, 1);   /* N > 4096, few rows: per-task W packing */
     run_case(&r, SDC_TYPE_Q4_1, 300, 4130, 64, 64, 4130, 0);  /* N > one 4096-wide shared panel */
+    /* Shared panel with several K blocks (K-stationary mode): the 301-row case above, and here
+     * a B of more than KPANEL_BYTES for all K (2 panels of 464 columns), 19 K blocks */
+    run_case(&r, SDC_TYPE_Q8_0, 290, 900, 4864, 4864, 900, 1);
     /* C over 4 MiB with 256 < K <= 384: one K block instead of two (see sdc_cpu_gemm) */
     run_case(&r, SDC_TYPE_F16, 1030, 1030, 352, 352, 1030, 1);
     test_blocking_invariance(&r);

@@ -27,6 +27,13 @@
  * into several column chunks, A is packed once up front for all K blocks into a shared
  * buffer (<= APRE_MAX_BYTES, else per task as above) that every chunk reads.
  *
+ * With a shared panel and several K blocks (the UNet's linears: K = 640..5120 over 512..2048
+ * rows), that loop nest writes the whole C out and reads it back once per K block. There the
+ * K-stationary mode runs instead (kpanel_task): the panel's B is packed for all K blocks up
+ * front (<= KPANEL_BYTES, so panels narrow as K grows), each task packs its A rows for all K
+ * blocks once, and runs every K block on a group of slivers in its C stage (L2) before the
+ * next group. Same fma chains, same bits.
+ *
  * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2; up to
  * 384 as one block where C is large, see sdc_cpu_gemm),
  * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3). */
@@ -61,6 +68,8 @@ enum {
     C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
     APRE_MAX_BYTES = 8 << 20,   /* b_per_task: largest A packed once for all column chunks (288 rows
                                    x K 5120 is 48 slivers x 5120 x 8 floats = 7.5 MiB) */
+    KPANEL_BYTES = 16 << 20,    /* K-stationary mode: the B panel for all K blocks (see kpanel_task) */
+    KPANEL_A_BYTES = 4 << 20,   /* ... and a task's A for all K blocks, at most */
 };
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -553,6 +562,8 @@ typedef struct gemm_run {
     int64_t group;                /* ... of `group` slivers (see fused_task) */
     float *apre;                  /* b_per_task, one row block, several chunks: A packed once for
                                      all K blocks ([K block][sliver][kc][8], see prepack_a_task) */
+    float *bfull;                 /* K-stationary mode: the panel's B for all K blocks,
+                                     [K block][sliver][kc][16] */
 } gemm_run;
 
 static const float zeros16[NR];
@@ -775,6 +786,73 @@ static void fused_task(void *vr, int64_t t, int thread) {
     }
 }
 
+/* K-stationary mode, packing: one (K block, strip of slivers) of the panel into r->bfull. */
+static void pack_bfull_task(void *vr, int64_t t, int thread) {
+    (void)thread;
+    const gemm_run *r = vr;
+    const sdc_gemm_desc *d = r->d;
+    const int64_t nsl = cdiv(r->nc, NR), nst = cdiv(nsl, SDC_GEMM_STRIP);
+    const int64_t pc = (t / nst) * r->kc, s = (t % nst) * SDC_GEMM_STRIP;
+    const int64_t kc = min64(r->kc, d->K - pc), j0 = r->jc + s * NR;
+    d->pack_b(d->ctx, j0, (int)min64((int64_t)NR * SDC_GEMM_STRIP, r->jc + r->nc - j0), pc, kc,
+              r->bfull + (pc * nsl + s * kc) * NR, r->isa);
+}
+
+/* K-stationary mode (shared panel, several K blocks): the panel's B is packed for all K
+ * blocks up front, and a task (row block x chunk of slivers) packs its A for all K blocks
+ * once, then runs every K block on `group` slivers at a time in its C stage (L2) before
+ * moving on. The loop nest with the K loop outermost wrote the whole C out and read it back
+ * once per K block (a 1024 x 5120 C is 20 MiB), and each reload stalled the micro-kernel.
+ * Each element's fma chain is unchanged. */
+static void kpanel_task(void *vr, int64_t t, int thread) {
+    const gemm_run *r0 = vr;
+    const sdc_gemm_desc *d = r0->d;
+    gemm_run r = *r0; /* private copy: pc/kc vary per task */
+    const int64_t ii = t / r.n_j, jj = t % r.n_j;
+    const int64_t i0 = ii * r.mc, mcur = min64(r.mc, d->M - i0);
+    const int64_t nsl = cdiv(r.nc, NR);
+    const int64_t s0 = jj * r.chunk, s1 = min64(nsl, s0 + r.chunk);
+    if (mcur <= 0 || s0 >= s1) return;
+    const int64_t kcb = r0->kc, nas = r.mc / MR;
+    float *afull = r0->ablk[thread], *stage = r0->stage[thread];
+    for (int64_t pc = 0; pc < d->K; pc += kcb) {
+        const int64_t kc = min64(kcb, d->K - pc);
+        for (int64_t ir = 0; ir < mcur; ir += MR)
+            d->pack_a(d->ctx, i0 + ir, (int)min64(MR, mcur - ir), pc, kc, afull + (pc * nas + (ir / MR) * kc) * AW,
+                      r.isa);
+    }
+    const int64_t mpad = rup(mcur, MR), G = r0->group;
+    for (int64_t g0 = s0; g0 < s1; g0 += G) {
+        const int64_t g1 = min64(s1, g0 + G);
+        for (r.pc = 0; r.pc < d->K; r.pc += kcb) {
+            r.kc = min64(kcb, d->K - r.pc);
+            const float *ablk = afull + r.pc * nas * AW;
+            const float *bblk = r0->bfull + r.pc * nsl * NR;
+            for (int64_t s = g0; s < g1; s++) {
+                const int64_t col = r.jc + s * NR;
+                const int nr = (int)min64(NR, r.jc + r.nc - col);
+                const float *b = bblk + s * r.kc * NR;
+                const bool pair = r.isa >= SDC_ISA_AVX512 && s + 1 < g1 && col + 2 * NR <= r.jc + r.nc;
+                for (int64_t ir = 0; ir < mcur; ir += MR) {
+                    const int64_t row = i0 + ir;
+                    const int mr = (int)min64(MR, mcur - ir);
+                    float *c = stage + ((s - g0) * mpad + ir) * NR, *c1 = c + mpad * NR;
+                    if (pair && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c, c1, NR)) continue;
+                    block_tile(&r, ablk, i0, b, row, mr, col, nr, c, NR);
+                    if (pair) block_tile(&r, ablk, i0, b + r.kc * NR, row, mr, col + NR, NR, c1, NR);
+                }
+                if (pair) s++;
+            }
+        }
+        for (int64_t i = 0; i < mcur; i++)
+            for (int64_t s = g0; s < g1; s++) {
+                const int64_t col = r.jc + s * NR;
+                memcpy(c_at(d, i0 + i, col), stage + ((s - g0) * mpad + i) * NR,
+                       (size_t)min64(NR, r.jc + r.nc - col) * sizeof(float));
+            }
+    }
+}
+
 void sdc_gemm_packed(sdc_isa isa, int64_t m, int64_t n, int64_t K, const float *a, const float *b, float *c,
                      int64_t ldc) {
     const sdc_gemm_desc d = {.M = m, .N = n, .K = K}; /* no biases: every chain starts at 0 */
@@ -827,7 +905,15 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     const int64_t kcmax = max64(one ? KC_ONE_MAX : KC_MAX, gran);
     const int64_t nkb = cdiv(d->K, kcmax);
     const int64_t kcb = min64(rup(cdiv(d->K, nkb), gran), d->K);
-    const int64_t ncmax = d->b_per_task ? rup(d->N, NR) : min64(rup(d->N, NR), NC_MAX);
+    /* K-stationary mode (kpanel_task): a shared panel with several K blocks, where a task's A
+     * for all K blocks fits KPANEL_A_BYTES; panels of equal width, each <= KPANEL_BYTES of B */
+    const bool kpanel = !d->b_per_task && cdiv(d->K, kcb) > 1 && d->pack_a &&
+                        (double)(MC_MAX / MR) * (double)d->K * AW * sizeof(float) <= KPANEL_A_BYTES;
+    int64_t ncmax = d->b_per_task ? rup(d->N, NR) : min64(rup(d->N, NR), NC_MAX);
+    if (kpanel) {
+        const int64_t cap = max64(NR, (int64_t)(KPANEL_BYTES / ((size_t)d->K * sizeof(float))) / NR * NR);
+        ncmax = rup(cdiv(d->N, cdiv(rup(d->N, NR), cap)), NR);
+    }
     const int64_t nslmax = ncmax / NR;
 
     /* Task grid: about 4 tasks per thread, the count a multiple of T; splitting rows is
@@ -862,12 +948,14 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
     }
     /* Scratch (sizes bounded by the constants above): thread 0 holds the shared B panel, or
      * the shared packed A. */
-    const size_t bbytes = (size_t)(kcb * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
-    const size_t abytes = d->pack_a && !apre_bytes ? (size_t)((r->mc / MR) * kcb * AW) * sizeof(float) : 0;
-    /* b_per_task with several K blocks: the C stage, `group` slivers of mc rows (<= C_GROUP_BYTES,
-     * at least a strip) */
+    const size_t bbytes =
+        (size_t)((kpanel ? d->K : kcb) * (d->b_per_task ? NR * SDC_GEMM_STRIP : ncmax)) * sizeof(float);
+    const size_t abytes =
+        d->pack_a && !apre_bytes ? (size_t)((r->mc / MR) * (kpanel ? d->K : kcb) * AW) * sizeof(float) : 0;
+    /* b_per_task with several K blocks, and the K-stationary mode: the C stage, `group` slivers
+     * of mc rows (<= C_GROUP_BYTES, at least a strip) */
     size_t sbytes = 0;
-    if (d->b_per_task && d->K > kcb) {
+    if ((d->b_per_task && d->K > kcb) || kpanel) {
         r->group = max64(SDC_GEMM_STRIP, (int64_t)(C_GROUP_BYTES / ((size_t)r->mc * NR * sizeof(float))) /
                                              SDC_GEMM_STRIP * SDC_GEMM_STRIP);
         sbytes = (size_t)(r->group * r->mc * NR) * sizeof(float);
@@ -880,7 +968,7 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
         uint8_t *p = sdc_cpu_scratch(cpu, t, need);
         if (!p) { st = SDC_E_NOMEM; break; }
         if (pre) r->apre = (float *)p, p += pre;
-        if (sbytes) r->stage[t] = (float *)(p + ab_bytes + 64);
+        if (sbytes) r->stage[t] = (float *)(p + (t == 0 || d->b_per_task ? ab_bytes : ((abytes + 63) & ~(size_t)63)) + 64);
         if (d->b_per_task) {
             r->ablk[t] = (float *)p; /* A block, then this thread's B sliver */
         } else if (t == 0) {
@@ -890,7 +978,15 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
             r->ablk[t] = (float *)p;
         }
     }
-    if (st == SDC_OK && d->b_per_task) {
+    if (st == SDC_OK && kpanel) {
+        r->bfull = r->bpanel;
+        r->kc = kcb;
+        for (r->jc = 0; r->jc < d->N; r->jc += ncmax) {
+            r->nc = min64(ncmax, d->N - r->jc);
+            sdc_pool_for(cpu->pool, cdiv(d->K, kcb) * cdiv(cdiv(r->nc, NR), SDC_GEMM_STRIP), pack_bfull_task, r);
+            sdc_pool_for(cpu->pool, r->n_i * r->n_j, kpanel_task, r);
+        }
+    } else if (st == SDC_OK && d->b_per_task) {
         r->kc = kcb;
         if (r->apre) sdc_pool_for(cpu->pool, cdiv(d->K, kcb) * (r->mc / MR), prepack_a_task, r);
         sdc_pool_for(cpu->pool, r->n_i * r->n_j, fused_task, r);

@@ -36,7 +36,8 @@
  *
  * Sizes: KC <= 256 (a 16-wide B sliver is 16 KiB, held in L1 while A streams from L2; up to
  * 384 as one block where C is large, see sdc_cpu_gemm),
- * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3). */
+ * MC <= 144 rows (A block <= 192 KiB in L2), NC <= 4096 (B panel <= 4 MiB, in L3; in the
+ * K-stationary mode <= KPANEL_BYTES for all K blocks). */
 #include "gemm.h"
 
 #include <math.h>
@@ -65,7 +66,8 @@ enum {
                            (no C round trip between K blocks; a 384-deep sliver is 24 KiB, in L1) */
     C_BIG_BYTES = 4 << 20,
     NC_MAX = 4096,
-    C_GROUP_BYTES = 192 * 1024, /* b_per_task: a task's C stage, kept in L2 across K blocks */
+    C_GROUP_BYTES = 192 * 1024, /* b_per_task and K-stationary: a task's C stage, kept in L2
+                                   across K blocks */
     APRE_MAX_BYTES = 8 << 20,   /* b_per_task: largest A packed once for all column chunks (288 rows
                                    x K 5120 is 48 slivers x 5120 x 8 floats = 7.5 MiB) */
     KPANEL_BYTES = 16 << 20,    /* K-stationary mode: the B panel for all K blocks (see kpanel_task) */
@@ -968,7 +970,8 @@ sdc_status sdc_cpu_gemm(sdc_cpu *cpu, const sdc_gemm_desc *d) {
         uint8_t *p = sdc_cpu_scratch(cpu, t, need);
         if (!p) { st = SDC_E_NOMEM; break; }
         if (pre) r->apre = (float *)p, p += pre;
-        if (sbytes) r->stage[t] = (float *)(p + (t == 0 || d->b_per_task ? ab_bytes : ((abytes + 63) & ~(size_t)63)) + 64);
+        if (sbytes) /* after this thread's A block (and B: thread 0, or every thread in b_per_task) */
+            r->stage[t] = (float *)(p + (t == 0 || d->b_per_task ? ab_bytes : ((abytes + 63) & ~(size_t)63)) + 64);
         if (d->b_per_task) {
             r->ablk[t] = (float *)p; /* A block, then this thread's B sliver */
         } else if (t == 0) {

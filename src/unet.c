@@ -342,26 +342,32 @@ static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act cont
     h = sdc_transpose(c, sdc_reshape(c, h, 3, (const int64_t[]){B, C, H * W}));            // [B, HW, C]
     h = sdc_linear(c, h, s->proj_in_w, s->proj_in_b);   // proj_in: a 1x1 conv = linear over tokens
     h = sdc_keep(c, m, h);
+    /* h stays at m: each residual sub-block adds its result into h in place and frees its
+     * temporaries (the same sums as h + f into a new activation, without the copy down) */
+    const size_t mh = sdc_mark(c);
 
     sdc_act n = sdc_layer_norm(c, h, EPS_LN, s->ln1_w, s->ln1_b);
-    h = sdc_keep(c, m, sdc_add(c, h, attention(c, &s->attn1, n, n, C)));          // self-attention
+    sdc_add_into(c, h, h, attention(c, &s->attn1, n, n, C));          // self-attention
+    sdc_release(c, mh);
     n = sdc_layer_norm(c, h, EPS_LN, s->ln2_w, s->ln2_b);
-    h = sdc_keep(c, m, sdc_add(c, h, attention(c, &s->attn2, n, context, C)));    // cross-attention
+    sdc_add_into(c, h, h, attention(c, &s->attn2, n, context, C));    // cross-attention
+    sdc_release(c, mh);
     n = sdc_layer_norm(c, h, EPS_LN, s->ln3_w, s->ln3_b);
     /* the feed-forward is per token: run it over FF_ROWS tokens at a time, so its [rows, 8C]
      * and [rows, 4C] temporaries stay small (at 64x64 latents, batch 2: 16 MB instead of
-     * 126 MB). Every row's result is the same as in one call. */
+     * 126 MB), and add each chunk's result into its rows of h. Every row's result is the same
+     * as in one call. */
     const int64_t tokens = B * H * W;
-    sdc_act ff = sdc_new3(c, B, H * W, C);                                     // [B, HW, C]
     for (int64_t r = 0; r < tokens && c->status == SDC_OK; r += FF_ROWS) {
         const size_t mr = sdc_mark(c);
         const int64_t nr = tokens - r < FF_ROWS ? tokens - r : FF_ROWS;
         sdc_act f = sdc_linear(c, sdc_rows(c, n, r, nr), s->ff_in_w, s->ff_in_b);  // [nr, 8C]
         f = sdc_geglu(c, f);                                                        // [nr, 4C]
-        sdc_set_rows(c, ff, r, sdc_linear(c, f, s->ff_out_w, s->ff_out_b));         // [nr, C]
+        const sdc_act hr = sdc_rows(c, h, r, nr);
+        sdc_add_into(c, hr, hr, sdc_linear(c, f, s->ff_out_w, s->ff_out_b));        // [nr, C]
         sdc_release(c, mr);
     }
-    h = sdc_keep(c, m, sdc_add(c, h, ff));
+    sdc_release(c, mh);
 
     h = sdc_linear(c, h, s->proj_out_w, s->proj_out_b);                        // proj_out
     h = sdc_reshape(c, sdc_transpose(c, h), 4, (const int64_t[]){B, C, H, W});  // [B, C, H, W]

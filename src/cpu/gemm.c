@@ -690,6 +690,36 @@ static bool block_tile_pair(const gemm_run *r, const float *ablk, int64_t i0, co
 #endif
 }
 
+/* One sliver of B (pair: it and the next, both whole, on the AVX-512 pair kernel) against the
+ * rows [i0, i0+mcur) of the task's A block. C in place (cs NULL), or in the task's stage at cs:
+ * per sliver one block of mpad rows x 16 floats. */
+static void sliver_rows(const gemm_run *r, const float *ablk, int64_t i0, int64_t mcur, const float *b, int64_t col,
+                        int nr, bool pair, float *cs, int64_t mpad) {
+    const sdc_gemm_desc *d = r->d;
+    const int64_t ldc = cs ? NR : d->ldc;
+    for (int64_t ir = 0; ir < mcur; ir += MR) {
+        const int64_t row = i0 + ir;
+        const int mr = (int)min64(MR, mcur - ir);
+        /* the next sliver's C: the next stage block, or the next 16 columns */
+        float *c = cs ? cs + ir * NR : c_at(d, row, col);
+        float *c1 = !pair ? NULL : cs ? c + mpad * NR : c_at(d, row, col + NR);
+        if (pair && block_tile_pair(r, ablk, i0, b, b + r->kc * NR, row, mr, col, c, c1, ldc)) continue;
+        block_tile(r, ablk, i0, b, row, mr, col, nr, c, ldc);
+        if (pair) block_tile(r, ablk, i0, b + r->kc * NR, row, mr, col + NR, NR, c1, ldc);
+    }
+}
+
+/* Copies a task's stage (ns slivers from column col0, rows [i0, i0+mcur)) to C, columns < cend. */
+static void stage_out(const sdc_gemm_desc *d, const float *stage, int64_t i0, int64_t mcur, int64_t col0, int64_t ns,
+                      int64_t cend) {
+    const int64_t mpad = rup(mcur, MR);
+    for (int64_t i = 0; i < mcur; i++)
+        for (int64_t s = 0; s < ns; s++) {
+            const int64_t col = col0 + s * NR;
+            memcpy(c_at(d, i0 + i, col), stage + (s * mpad + i) * NR, (size_t)min64(NR, cend - col) * sizeof(float));
+        }
+}
+
 static void compute_task(void *vr, int64_t t, int thread) {
     gemm_run *r = vr;
     const sdc_gemm_desc *d = r->d;
@@ -708,14 +738,7 @@ static void compute_task(void *vr, int64_t t, int thread) {
         const float *b = r->bpanel + s * r->kc * NR;
         /* two whole slivers: the AVX-512 pair kernel where it applies */
         const bool pair = r->isa >= SDC_ISA_AVX512 && s + 1 < s1 && col + 2 * NR <= r->jc + r->nc;
-        for (int64_t ir = 0; ir < mcur; ir += MR) {
-            const int64_t row = i0 + ir;
-            const int mr = (int)min64(MR, mcur - ir);
-            float *c = c_at(d, row, col), *c1 = pair ? c_at(d, row, col + NR) : NULL;
-            if (pair && block_tile_pair(r, ablk, i0, b, b + r->kc * NR, row, mr, col, c, c1, d->ldc)) continue;
-            block_tile(r, ablk, i0, b, row, mr, col, nr, c, d->ldc);
-            if (pair) block_tile(r, ablk, i0, b + r->kc * NR, row, mr, col + NR, NR, c1, d->ldc);
-        }
+        sliver_rows(r, ablk, i0, mcur, b, col, nr, pair, NULL, 0);
         if (pair) s++;
     }
 }
@@ -763,28 +786,13 @@ static void fused_task(void *vr, int64_t t, int thread) {
                     const float *b = bsl + u * r.kc * NR;
                     /* two whole slivers: the AVX-512 pair kernel where it applies */
                     const bool pair = r.isa >= SDC_ISA_AVX512 && u + 1 < ns && col + 2 * NR <= d->N;
-                    for (int64_t ir = 0; ir < mcur; ir += MR) {
-                        const int64_t row = i0 + ir;
-                        const int mr = (int)min64(MR, mcur - ir);
-                        /* the next sliver's C: the next stage block, or the next 16 columns */
-                        float *c = stage ? stage + ((s + u - g0) * mpad + ir) * NR : c_at(d, row, col);
-                        float *c1 = stage ? c + mpad * NR : pair ? c_at(d, row, col + NR) : NULL;
-                        const int64_t ldc = stage ? NR : d->ldc;
-                        if (pair && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c, c1, ldc)) continue;
-                        block_tile(&r, ablk, i0, b, row, mr, col, nr, c, ldc);
-                        if (pair) block_tile(&r, ablk, i0, b + r.kc * NR, row, mr, col + NR, NR, c1, ldc);
-                    }
+                    sliver_rows(&r, ablk, i0, mcur, b, col, nr, pair, stage ? stage + (s + u - g0) * mpad * NR : NULL,
+                                mpad);
                     if (pair) u++;
                 }
             }
         }
-        if (stage)
-            for (int64_t i = 0; i < mcur; i++)
-                for (int64_t s = g0; s < g1; s++) {
-                    const int64_t col = s * NR;
-                    memcpy(c_at(d, i0 + i, col), stage + ((s - g0) * mpad + i) * NR,
-                           (size_t)min64(NR, d->N - col) * sizeof(float));
-                }
+        if (stage) stage_out(d, stage, i0, mcur, g0 * NR, g1 - g0, d->N);
     }
 }
 
@@ -835,23 +843,11 @@ static void kpanel_task(void *vr, int64_t t, int thread) {
                 const int nr = (int)min64(NR, r.jc + r.nc - col);
                 const float *b = bblk + s * r.kc * NR;
                 const bool pair = r.isa >= SDC_ISA_AVX512 && s + 1 < g1 && col + 2 * NR <= r.jc + r.nc;
-                for (int64_t ir = 0; ir < mcur; ir += MR) {
-                    const int64_t row = i0 + ir;
-                    const int mr = (int)min64(MR, mcur - ir);
-                    float *c = stage + ((s - g0) * mpad + ir) * NR, *c1 = c + mpad * NR;
-                    if (pair && block_tile_pair(&r, ablk, i0, b, b + r.kc * NR, row, mr, col, c, c1, NR)) continue;
-                    block_tile(&r, ablk, i0, b, row, mr, col, nr, c, NR);
-                    if (pair) block_tile(&r, ablk, i0, b + r.kc * NR, row, mr, col + NR, NR, c1, NR);
-                }
+                sliver_rows(&r, ablk, i0, mcur, b, col, nr, pair, stage + (s - g0) * mpad * NR, mpad);
                 if (pair) s++;
             }
         }
-        for (int64_t i = 0; i < mcur; i++)
-            for (int64_t s = g0; s < g1; s++) {
-                const int64_t col = r.jc + s * NR;
-                memcpy(c_at(d, i0 + i, col), stage + ((s - g0) * mpad + i) * NR,
-                       (size_t)min64(NR, r.jc + r.nc - col) * sizeof(float));
-            }
+        stage_out(d, stage, i0, mcur, r.jc + g0 * NR, g1 - g0, r.jc + r.nc);
     }
 }
 

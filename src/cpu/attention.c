@@ -184,7 +184,7 @@ SDC_AVX2 static void pv_block_avx2(float *ot, int64_t qcp, const float *vp, int6
 
 SDC_AVX512_INLINE void st_tile_avx512(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
                                       float *st, const int R, const int NV) {
-    __m512 acc[4][3];
+    __m512 acc[8][3];
     for (int r = 0; r < R; r++)
         for (int u = 0; u < NV; u++) acc[r][u] = _mm512_setzero_ps();
     for (int64_t c = 0; c < d; c++) {
@@ -201,7 +201,7 @@ SDC_AVX512_INLINE void st_tile_avx512(const float *kp, int64_t ldk, int64_t d, c
 
 SDC_AVX512_INLINE void pv_tile_avx512(float *ot, int64_t qcp, const float *vp, int64_t ldv, const float *st,
                                       int64_t nk, const int R, const int NV) {
-    __m512 acc[4][3];
+    __m512 acc[8][3];
     for (int r = 0; r < R; r++)
         for (int u = 0; u < NV; u++) acc[r][u] = _mm512_loadu_ps(ot + r * qcp + 16 * u);
     for (int64_t j = 0; j < nk; j++) {
@@ -220,10 +220,17 @@ SDC_AVX512_INLINE void pv_tile_avx512(float *ot, int64_t qcp, const float *vp, i
 SDC_AVX512 static void st_block_avx512(const float *kp, int64_t ldk, int64_t d, const float *qt, int64_t qcp,
                                        float *st, int64_t nk, int64_t nq) {
     const int nv = (int)(nq / 16);
+    int64_t j8 = 0;
+    if (nv > 0) /* whole groups of 8 keys: 8 x 48 tiles (24 accumulators) */
+        for (; j8 + 8 <= nk; j8 += 8) {
+            if (nv == 3) st_tile_avx512(kp + j8 * ldk, ldk, d, qt, qcp, st + j8 * QB, 8, 3);
+            else if (nv == 2) st_tile_avx512(kp + j8 * ldk, ldk, d, qt, qcp, st + j8 * QB, 8, 2);
+            else st_tile_avx512(kp + j8 * ldk, ldk, d, qt, qcp, st + j8 * QB, 8, 1);
+        }
     for (int64_t j = 0; j < nk; j += 4) {
         int rr = (int)(nk - j < 4 ? nk - j : 4);
 #define ST_CALL(R_, NV_) st_tile_avx512(kp + j * ldk, ldk, d, qt, qcp, st + j * QB, R_, NV_)
-        if (nv > 0) switch (rr * 4 + nv) { TILE_CASES(ST_CALL); }
+        if (nv > 0 && j >= j8) switch (rr * 4 + nv) { TILE_CASES(ST_CALL); }
 #undef ST_CALL
 #define ST_CALL(R_, NV_) st_tile_avx2(kp + j * ldk, ldk, d, qt + 16 * nv, qcp, st + j * QB + 16 * nv, R_, NV_)
         if (nq % 16) switch (rr * 4 + 1) { TILE_CASES(ST_CALL); }
@@ -234,10 +241,17 @@ SDC_AVX512 static void st_block_avx512(const float *kp, int64_t ldk, int64_t d, 
 SDC_AVX512 static void pv_block_avx512(float *ot, int64_t qcp, const float *vp, int64_t ldv, int64_t d,
                                        const float *st, int64_t nk, int64_t nq) {
     const int nv = (int)(nq / 16);
+    int64_t c8 = 0;
+    if (nv > 0) /* whole groups of 8 head-dim columns: 8 x 48 tiles */
+        for (; c8 + 8 <= d; c8 += 8) {
+            if (nv == 3) pv_tile_avx512(ot + c8 * qcp, qcp, vp + c8, ldv, st, nk, 8, 3);
+            else if (nv == 2) pv_tile_avx512(ot + c8 * qcp, qcp, vp + c8, ldv, st, nk, 8, 2);
+            else pv_tile_avx512(ot + c8 * qcp, qcp, vp + c8, ldv, st, nk, 8, 1);
+        }
     for (int64_t c = 0; c < d; c += 4) {
         int rr = (int)(d - c < 4 ? d - c : 4);
 #define PV_CALL(R_, NV_) pv_tile_avx512(ot + c * qcp, qcp, vp + c, ldv, st, nk, R_, NV_)
-        if (nv > 0) switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
+        if (nv > 0 && c >= c8) switch (rr * 4 + nv) { TILE_CASES(PV_CALL); }
 #undef PV_CALL
 #define PV_CALL(R_, NV_) pv_tile_avx2(ot + c * qcp + 16 * nv, qcp, vp + c, ldv, st + 16 * nv, nk, R_, NV_)
         if (nq % 16) switch (rr * 4 + 1) { TILE_CASES(PV_CALL); }

@@ -259,6 +259,7 @@ typedef struct denoiser {
     const sdc_unet *unet;
     const sdc_schedule *sched;
     sdc_act context; /* [B, T, 768] */
+    const sdc_unet_kv *kv; /* its cross-attention K/V, computed once for every step */
     int B;           /* 2 with guidance (uncond, cond), 1 without */
     float cfg;
     int64_t shape[4]; /* [B, 4, h, w] */
@@ -276,7 +277,7 @@ static sdc_status denoise(void *user, const float *x, float sigma, float *den, i
         for (int64_t i = 0; i < n; i++) d->xin[(size_t)b * n + i] = x[i] * c_in;
     size_t mark = sdc_mark(d->c);
     sdc_act X = sdc_from_host(d->c, d->xin, 4, d->shape);
-    sdc_act E = sdc_unet_forward(d->c, d->unet, X, ts, d->context);
+    sdc_act E = sdc_unet_forward_kv(d->c, d->unet, X, ts, d->context, d->kv);
     if (sdc_ctx_status(d->c) == SDC_OK) sdc_to_host(d->c, E, d->eps);
     sdc_status st = sdc_ctx_status(d->c);
     if (st != SDC_OK && !d->err[0]) snprintf(d->err, sizeof d->err, "unet: %s", d->c->err);
@@ -452,6 +453,8 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
         denoiser d = {.c = &c, .unet = unet, .sched = sched, .B = B, .cfg = p->cfg_scale,
                       .shape = {B, 4, h, w}, .xin = xin, .eps = eps};
         d.context = sdc_from_host(&c, ctx, 3, cshape);
+        sdc_unet_kv *kv = sdc_unet_kv_new(&c, unet, d.context); /* in the arena below every step */
+        d.kv = kv;
         st = sdc_ctx_status(&c);
         if (st != SDC_OK) sdc_fail(err, errlen, st, "context: %s", c.err);
         for (int i = 0; i < nb && st == SDC_OK; i++) {
@@ -481,6 +484,7 @@ sdc_status sdc_txt2img_ex(sdc_model *m, const sdc_txt2img_params *p, const sdc_t
                 plog(p, SDC_LOG_INFO, "image %d/%d: sampled in %.2f s (%.2f s/step), seed %lld", i + 1, nb, now() - ti,
                      (now() - ti) / p->steps, (long long)(seed0 + i));
         }
+        sdc_unet_kv_free(kv);
         sdc_release(&c, outer);
     }
     sdc_unet_free(unet);

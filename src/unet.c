@@ -321,10 +321,10 @@ static sdc_act resblock(sdc_ctx *c, const unet_res *r, sdc_act x, sdc_act emb_si
 
 /* Multi-head attention of tokens x [B, N, C] over kv [B, M, Ckv]; kv = x for self-attention.
  * ref: diffusers Attention + AttnProcessor (scale head_dim^-0.5, no q/k/v bias) */
-static sdc_act attention(sdc_ctx *c, const unet_attn *a, sdc_act x, sdc_act kv, int64_t C) {
-    sdc_act q = sdc_linear(c, x, a->q_w, NULL);    // [B, N, C]
-    sdc_act k = sdc_linear(c, kv, a->k_w, NULL);   // [B, M, C]
-    sdc_act v = sdc_linear(c, kv, a->v_w, NULL);   // [B, M, C]
+static sdc_act attention(sdc_ctx *c, const unet_attn *a, sdc_act x, sdc_act kv, int64_t C, const sdc_act *kvp) {
+    sdc_act q = sdc_linear(c, x, a->q_w, NULL);                    // [B, N, C]
+    sdc_act k = kvp ? kvp[0] : sdc_linear(c, kv, a->k_w, NULL);    // [B, M, C]
+    sdc_act v = kvp ? kvp[1] : sdc_linear(c, kv, a->v_w, NULL);    // [B, M, C]
     sdc_act o = sdc_attention(c, q, 0, k, 0, v, 0, C, UNET_HEADS, false);  // [B, N, C]
     return sdc_linear(c, o, a->out_w, a->out_b);   // to_out.0 (to_out.1 is dropout)
 }
@@ -335,7 +335,7 @@ static sdc_act attention(sdc_ctx *c, const unet_attn *a, sdc_act x, sdc_act kv, 
  *   h = attn1(ln1(h)) + h;  h = attn2(ln2(h), context) + h;  h = ff(ln3(h)) + h
  *   ff(u) = net.2(a * gelu(g)), (a | g) = net.0.proj(u)        (GEGLU, exact-erf gelu)
  *   return proj_out(h) as [B, C, H, W] + x */
-static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act context) {
+static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act context, const sdc_act *ckv) {
     int64_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
     size_t m = sdc_mark(c);
     sdc_act h = sdc_group_norm(c, x, UNET_GROUPS, EPS_XF_GN, s->norm_w, s->norm_b, false);  // [B, C, H, W]
@@ -347,10 +347,10 @@ static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act cont
     const size_t mh = sdc_mark(c);
 
     sdc_act n = sdc_layer_norm(c, h, EPS_LN, s->ln1_w, s->ln1_b);
-    sdc_add_into(c, h, h, attention(c, &s->attn1, n, n, C));          // self-attention
+    sdc_add_into(c, h, h, attention(c, &s->attn1, n, n, C, NULL));    // self-attention
     sdc_release(c, mh);
     n = sdc_layer_norm(c, h, EPS_LN, s->ln2_w, s->ln2_b);
-    sdc_add_into(c, h, h, attention(c, &s->attn2, n, context, C));    // cross-attention
+    sdc_add_into(c, h, h, attention(c, &s->attn2, n, context, C, ckv)); // cross-attention
     sdc_release(c, mh);
     n = sdc_layer_norm(c, h, EPS_LN, s->ln3_w, s->ln3_b);
     /* the feed-forward is per token: run it over FF_ROWS tokens at a time, so its [rows, 8C]
@@ -380,10 +380,10 @@ static sdc_act transformer(sdc_ctx *c, const unet_xf *s, sdc_act x, sdc_act cont
  * Downsample: 3x3 conv stride 2 pad 1 (ref: ldm Downsample, diffusers Downsample2D).
  * Upsample: nearest to (up_h, up_w) then 3x3 conv (ref: ldm Upsample; diffusers Upsample2D
  * with output_size = the next skip's size, which is 2x unless a side was odd). */
-static sdc_act block(sdc_ctx *c, const unet_block *k, sdc_act h, sdc_act emb_silu, sdc_act context, int64_t up_h,
-                     int64_t up_w, size_t m) {
+static sdc_act block(sdc_ctx *c, const unet_block *k, sdc_act h, sdc_act emb_silu, sdc_act context,
+                     const sdc_act *ckv, int64_t up_h, int64_t up_w, size_t m) {
     if (k->has_res) h = sdc_keep(c, m, resblock(c, &k->res, h, emb_silu));
-    if (k->has_xf) h = transformer(c, &k->xf, h, context);
+    if (k->has_xf) h = transformer(c, &k->xf, h, context, ckv);
     if (k->has_down) h = sdc_conv2d(c, h, k->conv.w, k->conv.b, 2, 1);
     if (k->has_up && c->status == SDC_OK) {
         h = up_h == 2 * h.shape[2] && up_w == 2 * h.shape[3] ? sdc_upsample2x(c, h)
@@ -393,16 +393,83 @@ static sdc_act block(sdc_ctx *c, const unet_block *k, sdc_act h, sdc_act emb_sil
     return h;
 }
 
+/* ------------------------------------------------------------------ cross-attention K/V */
+
+/* Slot of a transformer in sdc_unet_kv: input block i -> i, the middle one -> UNET_BLOCKS,
+ * output block i -> UNET_BLOCKS + 1 + i. */
+#define KV_SLOTS (2 * UNET_BLOCKS + 1)
+
+struct sdc_unet_kv {
+    const sdc_unet *w;
+    const void *context;       /* the context's data, to catch a cache used with another one */
+    int64_t B, T;
+    sdc_act kv[KV_SLOTS][2];   /* [B, T, C] keys and values; unset where the block has no transformer */
+};
+
+static const unet_xf *slot_xf(const sdc_unet *w, int i) {
+    const unet_block *k = i < UNET_BLOCKS ? &w->in[i] : i > UNET_BLOCKS ? &w->out[i - UNET_BLOCKS - 1] : NULL;
+    return !k ? &w->mid_xf : k->has_xf ? &k->xf : NULL;
+}
+
+static bool context_ok(sdc_ctx *c, sdc_act context) {
+    char cs[96];
+    if (context.data && context.ndim == 3 && context.shape[2] == UNET_CTX) return true;
+    sdc_ctx_fail(c, SDC_E_SHAPE, "unet: context %s (expected [B, T, %d])",
+                 context.data ? sdc_shape_str(context.shape, context.ndim, cs, sizeof cs) : "(none)", UNET_CTX);
+    return false;
+}
+
+sdc_unet_kv *sdc_unet_kv_new(sdc_ctx *c, const sdc_unet *w, sdc_act context) {
+    if (c->status != SDC_OK) return NULL;
+    if (!w) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "unet kv: no unet");
+        return NULL;
+    }
+    if (!context_ok(c, context)) return NULL;
+    sdc_unet_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) {
+        sdc_ctx_fail(c, SDC_E_NOMEM, "unet kv: out of memory");
+        return NULL;
+    }
+    kv->w = w;
+    kv->context = context.data;
+    kv->B = context.shape[0];
+    kv->T = context.shape[1];
+    for (int i = 0; i < KV_SLOTS && c->status == SDC_OK; i++) {
+        const unet_xf *s = slot_xf(w, i);
+        if (!s) continue;
+        kv->kv[i][0] = sdc_linear(c, context, s->attn2.k_w, NULL);
+        kv->kv[i][1] = sdc_linear(c, context, s->attn2.v_w, NULL);
+    }
+    if (c->status != SDC_OK) {
+        free(kv);
+        return NULL;
+    }
+    return kv;
+}
+
+void sdc_unet_kv_free(sdc_unet_kv *kv) { free(kv); }
+
 sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *t, sdc_act context) {
+    return sdc_unet_forward_kv(c, w, x, t, context, NULL);
+}
+
+sdc_act sdc_unet_forward_kv(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *t, sdc_act context,
+                            const sdc_unet_kv *kv) {
     if (c->status != SDC_OK) return NONE;
-    char xs[96], cs[96];
-    if (!w || !t || !x.data || !context.data || x.ndim != 4 || x.shape[1] != w->in_channels || context.ndim != 3 ||
-        context.shape[0] != x.shape[0] || context.shape[2] != UNET_CTX) {
-        sdc_ctx_fail(c, SDC_E_SHAPE, "unet: x %s (expected [B, %d, h, w]) and context %s (expected [B, T, %d])",
-                     x.data ? sdc_shape_str(x.shape, x.ndim, xs, sizeof xs) : "(none)", w ? w->in_channels : 0,
-                     context.data ? sdc_shape_str(context.shape, context.ndim, cs, sizeof cs) : "(none)", UNET_CTX);
+    char xs[96];
+    if (!context_ok(c, context)) return NONE;
+    if (!w || !t || !x.data || x.ndim != 4 || x.shape[1] != w->in_channels || context.shape[0] != x.shape[0]) {
+        sdc_ctx_fail(c, SDC_E_SHAPE, "unet: x %s (expected [%lld, %d, h, w] for a context of batch %lld)",
+                     x.data ? sdc_shape_str(x.shape, x.ndim, xs, sizeof xs) : "(none)",
+                     (long long)context.shape[0], w ? w->in_channels : 0, (long long)context.shape[0]);
         return NONE;
     }
+    if (kv && (kv->w != w || kv->context != context.data || kv->B != context.shape[0] || kv->T != context.shape[1])) {
+        sdc_ctx_fail(c, SDC_E_INVALID, "unet: the cross-attention K/V cache was made for another unet or context");
+        return NONE;
+    }
+#define CKV(i) (kv ? kv->kv[i] : NULL)
     const int64_t B = x.shape[0];
     const size_t m0 = sdc_mark(c);
 
@@ -424,7 +491,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     sdc_dump(c, "unet.in.0", hs[0]);
     for (int i = 1; i < UNET_BLOCKS; i++) {
         ms[i] = sdc_mark(c);
-        hs[i] = sdc_keep(c, ms[i], block(c, &w->in[i], hs[i - 1], emb_silu, context, 0, 0, ms[i]));
+        hs[i] = sdc_keep(c, ms[i], block(c, &w->in[i], hs[i - 1], emb_silu, context, CKV(i), 0, 0, ms[i]));
         snprintf(name, sizeof name, "unet.in.%d", i);
         sdc_dump(c, name, hs[i]);
     }
@@ -432,7 +499,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     /* middle block. ref: ldm middle_block; diffusers UNetMidBlock2DCrossAttn */
     size_t mm = sdc_mark(c);
     sdc_act h = resblock(c, &w->mid_res1, hs[UNET_BLOCKS - 1], emb_silu);  // [B, 1280, h/8, w/8]
-    h = transformer(c, &w->mid_xf, h, context);
+    h = transformer(c, &w->mid_xf, h, context, CKV(UNET_BLOCKS));
     h = sdc_keep(c, mm, resblock(c, &w->mid_res2, h, emb_silu));
     sdc_dump(c, "unet.mid", h);
 
@@ -443,7 +510,7 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
         int64_t up_h = s > 0 ? hs[s - 1].shape[2] : 0, up_w = s > 0 ? hs[s - 1].shape[3] : 0;
         const size_t mc = sdc_mark(c);
         sdc_act cat = sdc_concat(c, h, hs[s]);                       // [B, C + Cskip, ., .]
-        h = sdc_keep(c, ms[s], block(c, &w->out[i], cat, emb_silu, context, up_h, up_w, mc));
+        h = sdc_keep(c, ms[s], block(c, &w->out[i], cat, emb_silu, context, CKV(UNET_BLOCKS + 1 + i), up_h, up_w, mc));
         snprintf(name, sizeof name, "unet.out.%d", i);
         sdc_dump(c, name, h);
     }
@@ -455,4 +522,5 @@ sdc_act sdc_unet_forward(sdc_ctx *c, const sdc_unet *w, sdc_act x, const float *
     h = sdc_keep(c, m0, h);
     sdc_dump(c, "unet.eps", h);
     return h;
+#undef CKV
 }

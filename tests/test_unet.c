@@ -42,16 +42,20 @@ static bool load_npy(const char *rel, tu_npy *a) {
     return ok && a->f32;
 }
 
-/* Runs one forward on backend be; returns a malloc'd host copy of eps (NULL on failure). */
-static float *run(sdc_backend *be, const sdc_unet *u, const float *x, const int64_t *xs, const float *t,
-                  const float *ctx, const int64_t *cs, double *seconds) {
+/* Runs one forward on backend be; returns a malloc'd host copy of eps (NULL on failure).
+ * with_kv: the cross-attention K/V come from sdc_unet_kv_new, made before the call. */
+static float *run_kv(sdc_backend *be, const sdc_unet *u, const float *x, const int64_t *xs, const float *t,
+                     const float *ctx, const int64_t *cs, double *seconds, bool with_kv) {
     sdc_ctx c;
     sdc_ctx_init(&c, be);
     size_t m = sdc_mark(&c);
     sdc_act X = sdc_from_host(&c, x, 4, xs), C = sdc_from_host(&c, ctx, 3, cs);
+    sdc_unet_kv *kv = with_kv ? sdc_unet_kv_new(&c, u, C) : NULL;
+    CHECK_MSG(!with_kv || kv, "unet kv: %s", c.err);
     double t0 = now();
-    sdc_act E = sdc_unet_forward(&c, u, X, t, C);
+    sdc_act E = sdc_unet_forward_kv(&c, u, X, t, C, kv);
     double t1 = now();
+    sdc_unet_kv_free(kv);
     if (seconds) *seconds = t1 - t0;
     float *out = NULL;
     if (sdc_ctx_status(&c) == SDC_OK) {
@@ -62,6 +66,29 @@ static float *run(sdc_backend *be, const sdc_unet *u, const float *x, const int6
     CHECK_MSG(sdc_ctx_status(&c) == SDC_OK, "unet forward: %s", c.err);
     sdc_release(&c, m);
     return out;
+}
+
+static float *run(sdc_backend *be, const sdc_unet *u, const float *x, const int64_t *xs, const float *t,
+                  const float *ctx, const int64_t *cs, double *seconds) {
+    return run_kv(be, u, x, xs, t, ctx, cs, seconds, false);
+}
+
+/* A K/V cache used with another context (or unet) is an error, not a silent wrong answer. */
+static void check_kv_mismatch(sdc_backend *be, const sdc_unet *u, const float *x, const int64_t *xs,
+                              const float *ctx, const int64_t *cs) {
+    sdc_ctx c;
+    sdc_ctx_init(&c, be);
+    size_t m = sdc_mark(&c);
+    const float t[2] = {500.0f, 500.0f};
+    sdc_act X = sdc_from_host(&c, x, 4, xs), C = sdc_from_host(&c, ctx, 3, cs), C2 = sdc_from_host(&c, ctx, 3, cs);
+    sdc_unet_kv *kv = sdc_unet_kv_new(&c, u, C);
+    CHECK(kv != NULL);
+    sdc_act E = sdc_unet_forward_kv(&c, u, X, t, C2, kv);
+    CHECK(E.data == NULL && sdc_ctx_status(&c) == SDC_E_INVALID);
+    CHECK_MSG(strstr(c.err, "K/V cache") != NULL, "error message: %s", c.err);
+    printf("K/V cache with another context: rejected (%s)\n", c.err);
+    sdc_unet_kv_free(kv);
+    sdc_release(&c, m);
 }
 
 static sdc_unet *load(const char *path, sdc_model **m) {
@@ -199,6 +226,15 @@ int main(void) {
                    memcmp(one, eps500, (size_t)n * sizeof *one) ? "no" : "yes");
         }
         free(one);
+        /* the cross-attention K/V made once up front (as the sampler does): the same bits */
+        float *cached = run_kv(be2, u, xa.f32, xs, t2, ca.f32, cs, &sec, true);
+        if (cached && eps500) {
+            CHECK_MSG(memcmp(cached, eps500, (size_t)n * sizeof *cached) == 0, "forward with the K/V cache differs");
+            printf("unet forward with the cross-attention K/V cache: %.3f s; bit-identical: %s\n", sec,
+                   memcmp(cached, eps500, (size_t)n * sizeof *cached) ? "no" : "yes");
+        }
+        free(cached);
+        check_kv_mismatch(be2, u, xa.f32, xs, ca.f32, cs);
     }
 
     /* odd latent size: finite, right shape, batch-independent bit for bit; fractional and

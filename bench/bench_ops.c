@@ -19,6 +19,7 @@
 #include "cpu/gemm.h"
 #include "half.h"
 #include "quant.h"
+#include "bench_peak.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -42,69 +43,16 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* ---- fp32 FMA peak: 12 independent accumulator chains per thread (enough to cover the
- * FMA latency on both pipes), fixed iteration count, all threads at once. */
-#define PEAK_ITERS 20000000L
-#if defined(__x86_64__)
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters, float seed) {
-    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(seed + i);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-    __m256 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
-    float o[8];
-    _mm256_storeu_ps(o, s);
-    return o[0];
-}
-/* The same loop on 16-wide vectors: the peak the AVX-512 GEMM kernel is measured against. */
-__attribute__((target("avx512f"))) static float fma_loop_avx512(long iters, float seed) {
-    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(seed + i);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-    __m512 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
-#endif
-
+/* ---- fp32 FMA peak (bench_peak.h) */
 static int g_peak_width = 8; /* floats per FMA in the peak loop: 16 when the GEMM runs AVX-512 */
 static double g_peak_best = 0; /* the fastest of the peak runs */
-typedef struct { long iters; float out; double cpu; } peak_arg;
-static void *peak_thread(void *v) {
-    peak_arg *a = v;
-    double c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
-#if defined(__x86_64__)
-    a->out = g_peak_width == 16 ? fma_loop_avx512(a->iters, 1.0f) : fma_loop_avx2(a->iters, 1.0f);
-#endif
-    a->cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    return NULL;
-}
 
 /* Returns the wall-clock peak of all threads; *per_core: the rate per second of CPU time
  * one thread actually got (insensitive to other processes taking the cores away). */
 static double measure_peak(int threads, double *per_core) {
-    double best[5], core[5];
-    for (int r = 0; r < 5; r++) {
-        pthread_t th[256];
-        peak_arg args[256];
-        double t0 = now_s();
-        for (int i = 0; i < threads; i++) {
-            args[i].iters = PEAK_ITERS;
-            pthread_create(&th[i], NULL, peak_thread, &args[i]);
-        }
-        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
-        double t = now_s() - t0;
-        best[r] = (double)threads * PEAK_ITERS * 12 * g_peak_width * 2 / t / 1e9;
-        double cs = 0;
-        for (int i = 0; i < threads; i++) cs += args[i].cpu;
-        core[r] = (double)threads * PEAK_ITERS * 12 * g_peak_width * 2 / cs / 1e9;
-    }
-    *per_core = median(core, 5);
-    for (int r = 0; r < 5; r++) if (best[r] > g_peak_best) g_peak_best = best[r];
-    return median(best, 5);
+    double best = 0, wall = peak_measure(threads, g_peak_width, per_core, &best);
+    if (best > g_peak_best) g_peak_best = best;
+    return wall;
 }
 
 /* ---- ops */

@@ -21,6 +21,8 @@
 #include "ops.h"
 #include "unet.h"
 #include "bench_util.h"
+#include "bench_peak.h"
+#include "cpu/cpu.h"
 
 static int stream_opt;            /* -S: release each weight's pages after its layer */
 static const sdc_model *g_stream; /* ... of this model */
@@ -68,6 +70,12 @@ static int bench_file(const char *path, int64_t size, int threads, int runs) {
     g_stream = stream_opt ? m : NULL;
     const sdc_tensor *q = sdc_model_get(m, SDC_PREFIX_UNET "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight");
     double warm = step(be, u, 8, 8, NULL), best = 1e30, sum = 0, cpu_best = 1e30;
+    /* the fp32 FMA peak in this process, before and after the timed runs, at the width the
+     * kernels use */
+    sdc_cpu *probe = sdc_cpu_new(1, SDC_ISA_AVX512);
+    const int width = probe && probe->isa >= SDC_ISA_AVX512 ? 16 : 8;
+    sdc_cpu_free(probe);
+    const double peak0 = peak_measure(n_threads(threads), width, NULL, NULL);
     for (int i = 0; i < runs && warm >= 0; i++) {
         double cpu_s;
         double s = step(be, u, size, size, &cpu_s);
@@ -76,14 +84,22 @@ static int bench_file(const char *path, int64_t size, int threads, int runs) {
         sum += s;
         if (s < best) best = s;
     }
+    const double peak1 = peak_measure(n_threads(threads), width, NULL, NULL);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    /* 2 x ~0.80 TFLOP at 64x64 (DESIGN.md), scaled by area for other sizes (attention grows faster) */
-    double tflop = 1.6 * (double)(size * size) / 4096.0;
+    /* 1.61 TFLOP at 64x64 (DESIGN.md, issue 6), scaled by area for other sizes (attention grows faster) */
+    double tflop = 1.61 * (double)(size * size) / 4096.0;
     printf("%-48s %-5s latent %lldx%lld batch 2: best %.2f s, mean %.2f s over %d (warm-up 8x8 %.2f s), "
            "~%.0f GFLOP/s; CPU %.2f s (%d threads%s); arena peak %.0f MiB, peak RSS %.0f MiB\n",
            path, q ? sdc_type_name(q->type) : "?", (long long)size, (long long)size, best, sum / runs, runs, warm,
            tflop * 1e3 / best, cpu_best, n_threads(threads), g_stream ? ", streamed weights" : "", (double)be->ops->peak(be) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
+    /* the same-run ratio: mean step over 1.5x the arithmetic floor at the peak measured around
+     * the runs (the mean of the two medians) */
+    const double peak = 0.5 * (peak0 + peak1), floor_s = peak > 0 ? tflop * 1e3 / peak : 0;
+    if (floor_s > 0)
+        printf("  fp32 FMA peak %.0f / %.0f GFLOP/s (before / after, %d-wide), floor %.2f s at %.0f: mean step = %.2fx "
+               "the floor (%.2f of the 1.5x line)\n",
+               peak0, peak1, width, floor_s, peak, sum / runs / floor_s, sum / runs / (1.5 * floor_s));
     be->ops->free(be);
     sdc_unet_free(u);
     sdc_model_free(m);
